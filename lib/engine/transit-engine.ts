@@ -1,0 +1,533 @@
+import { randomBytes } from 'node:crypto';
+import { decodeGoBase64 } from './go-base64.js';
+import { formatCiphertext, parseCiphertext } from './transit-ciphertext.js';
+import {
+  convergentKeys,
+  deriveKey,
+  isSymmetricKeyType,
+  keyLength,
+  NONCE_BYTES,
+  open,
+  seal,
+  SYMMETRIC_KEY_TYPES,
+} from './transit-crypto.js';
+import { TransitKey } from './transit-key.js';
+import { TransitError } from './transit.error.js';
+
+export const VAULT_KEY_NAME_PATTERN = /^\w(([\w\-.]+)?\w)?$/;
+
+const MISSING_CONTEXT =
+  "missing 'context' for key derivation; the key was created using a derived key, which means additional, per-request information must be included in order to perform operations with the key";
+const KNOWN_VAULT_TYPES = new Set<string>([
+  ...SYMMETRIC_KEY_TYPES,
+  'ed25519',
+  'ecdsa-p256',
+  'ecdsa-p384',
+  'ecdsa-p521',
+  'rsa-2048',
+  'rsa-3072',
+  'rsa-4096',
+  'hmac',
+]);
+
+export interface CreateKeyParams {
+  readonly type?: string;
+  readonly derived?: boolean;
+  readonly convergentEncryption?: boolean;
+  readonly exportable?: boolean;
+  readonly allowPlaintextBackup?: boolean;
+  readonly autoRotatePeriod?: number;
+  readonly keySize?: number;
+}
+
+export interface ConfigureKeyParams {
+  readonly minDecryptionVersion?: number;
+  readonly minEncryptionVersion?: number;
+  readonly deletionAllowed?: boolean;
+  readonly exportable?: boolean;
+  readonly allowPlaintextBackup?: boolean;
+  readonly autoRotatePeriod?: number;
+}
+
+export interface EncryptItem {
+  readonly plaintext: string;
+  readonly context?: string;
+  readonly key_version?: number;
+  readonly associated_data?: string;
+  readonly nonce?: string;
+  readonly reference?: string;
+}
+
+export interface DecryptItem {
+  readonly ciphertext: string;
+  readonly context?: string;
+  readonly associated_data?: string;
+  readonly nonce?: string;
+  readonly reference?: string;
+}
+
+export interface RewrapItem {
+  readonly ciphertext: string;
+  readonly context?: string;
+  readonly key_version?: number;
+  readonly nonce?: string;
+  readonly reference?: string;
+}
+
+/** One batch result item, with Vault's field order (ciphertext, key_version, plaintext, error, reference). */
+export interface ItemResult {
+  ciphertext?: string;
+  key_version?: number;
+  plaintext?: string;
+  error?: string;
+  reference: string;
+}
+
+export interface EncryptUpsert {
+  /** Whether the caller may create the key (Vault: `create` capability and upsert enabled). */
+  readonly allowed: boolean;
+  readonly type?: string;
+  readonly convergentEncryption?: boolean;
+}
+
+export interface DataKeyResult {
+  readonly ciphertext: string;
+  readonly keyVersion: number;
+  readonly plaintext: Buffer;
+}
+
+export interface ConfigureResult {
+  readonly key: Record<string, unknown>;
+  readonly warnings: string[];
+}
+
+/**
+ * Vault's Transit engine semantics over an in-process key store: versions, rotation, min
+ * decryption/encryption versions, trimming, deletion, upsert, derived and convergent keys, batch
+ * items, Vault's exact error strings. Shared by {@link InMemoryKeyManagementService} and the
+ * Transit dev server. Real AES-256-GCM (and AES-128-GCM, ChaCha20-Poly1305); no I/O.
+ */
+export class TransitEngine {
+  private readonly keys = new Map<string, TransitKey>();
+
+  constructor(private readonly now: () => number = () => Math.floor(Date.now() / 1000)) {}
+
+  hasKey(name: string): boolean {
+    return this.keys.has(name);
+  }
+
+  listKeys(): string[] {
+    return [...this.keys.keys()].sort();
+  }
+
+  readKey(name: string): Record<string, unknown> | undefined {
+    assertStorable(name, true);
+    return this.keys.get(name)?.toKeyObject();
+  }
+
+  /** Creates the key, or returns the existing one unchanged (parameters validated, then ignored). */
+  createKey(name: string, params: CreateKeyParams = {}): Record<string, unknown> {
+    assertStorable(name, false);
+    const type = params.type ?? 'aes256-gcm96';
+    if (params.autoRotatePeriod !== undefined) assertRotatePeriod(params.autoRotatePeriod);
+    if (params.convergentEncryption && !params.derived) {
+      throw TransitError.user('convergent encryption requires derivation to be enabled');
+    }
+    if (!KNOWN_VAULT_TYPES.has(type)) throw TransitError.user(`unknown key type ${type}`);
+    if (params.keySize !== undefined && params.keySize !== 0 && type !== 'hmac') {
+      throw TransitError.user(`key_size is not valid for algorithm ${type}`);
+    }
+    const existing = this.keys.get(name);
+    if (existing) return existing.toKeyObject();
+    if (!isSymmetricKeyType(type)) {
+      throw TransitError.user(`key type ${type} is not supported by the Transit dev server`);
+    }
+    const key = new TransitKey(name, type, params.derived ?? false, params.convergentEncryption ?? false, this.now);
+    key.exportable = params.exportable ?? false;
+    key.allowPlaintextBackup = params.allowPlaintextBackup ?? false;
+    key.autoRotatePeriod = params.autoRotatePeriod ?? 0;
+    this.keys.set(name, key);
+    return key.toKeyObject();
+  }
+
+  deleteKey(name: string): void {
+    assertStorable(name, false);
+    const key = this.keys.get(name);
+    if (!key) throw TransitError.user(`error deleting policy ${name}: could not delete key; not found`);
+    if (!key.deletionAllowed) {
+      throw TransitError.user(`error deleting policy ${name}: deletion is not allowed for this key`);
+    }
+    key.destroy();
+    this.keys.delete(name);
+  }
+
+  rotateKey(name: string): Record<string, unknown> {
+    assertStorable(name, false);
+    const key = this.keys.get(name);
+    if (!key) throw TransitError.user('key not found');
+    key.rotate();
+    return key.toKeyObject();
+  }
+
+  configureKey(name: string, params: ConfigureKeyParams): ConfigureResult {
+    assertStorable(name, false);
+    const key = this.keys.get(name);
+    if (!key) throw TransitError.user(`no existing key named ${name} could be found`);
+    const before = {
+      minDecryptionVersion: key.minDecryptionVersion,
+      minEncryptionVersion: key.minEncryptionVersion,
+      deletionAllowed: key.deletionAllowed,
+      exportable: key.exportable,
+      allowPlaintextBackup: key.allowPlaintextBackup,
+      autoRotatePeriod: key.autoRotatePeriod,
+    };
+    const warnings: string[] = [];
+    try {
+      let persist = false;
+      if (params.minDecryptionVersion !== undefined) {
+        let version = params.minDecryptionVersion;
+        if (version < 0) throw TransitError.user('min decryption version cannot be negative');
+        if (version === 0) {
+          version = 1;
+          warnings.push('since Vault 0.3, transit key numbering starts at 1; forcing minimum to 1');
+        }
+        if (version !== key.minDecryptionVersion) {
+          if (version > key.latestVersion) {
+            throw TransitError.user(
+              `cannot set min decryption version of ${version}, latest key version is ${key.latestVersion}`,
+            );
+          }
+          key.minDecryptionVersion = version;
+          persist = true;
+        }
+      }
+      if (params.minEncryptionVersion !== undefined) {
+        const version = params.minEncryptionVersion;
+        if (version < 0) throw TransitError.user('min encryption version cannot be negative');
+        if (version !== key.minEncryptionVersion) {
+          if (version > key.latestVersion) {
+            throw TransitError.user(
+              `cannot set min encryption version of ${version}, latest key version is ${key.latestVersion}`,
+            );
+          }
+          key.minEncryptionVersion = version;
+          persist = true;
+        }
+      }
+      if (
+        key.minDecryptionVersion > 0 &&
+        key.minEncryptionVersion > 0 &&
+        key.minEncryptionVersion < key.minDecryptionVersion
+      ) {
+        throw TransitError.user(
+          `cannot set min encryption/decryption values; min encryption version of ${key.minEncryptionVersion} must be greater than or equal to min decryption version of ${key.minDecryptionVersion}`,
+        );
+      }
+      if (params.deletionAllowed !== undefined && params.deletionAllowed !== key.deletionAllowed) {
+        key.deletionAllowed = params.deletionAllowed;
+        persist = true;
+      }
+      if (params.exportable !== undefined) {
+        if (key.exportable && !params.exportable) throw TransitError.user('export cannot be disabled on a key that has had it enabled');
+        if (params.exportable && !key.exportable) {
+          key.exportable = true;
+          persist = true;
+        }
+      }
+      if (params.allowPlaintextBackup !== undefined) {
+        if (key.allowPlaintextBackup && !params.allowPlaintextBackup) {
+          throw TransitError.user('plaintext backup cannot be disabled on a key that has had it enabled');
+        }
+        if (params.allowPlaintextBackup && !key.allowPlaintextBackup) {
+          key.allowPlaintextBackup = true;
+          persist = true;
+        }
+      }
+      if (params.autoRotatePeriod !== undefined && params.autoRotatePeriod !== key.autoRotatePeriod) {
+        assertRotatePeriod(params.autoRotatePeriod);
+        key.autoRotatePeriod = params.autoRotatePeriod;
+        persist = true;
+      }
+      if (persist) {
+        if (key.minAvailableVersion > key.minEncryptionVersion) {
+          throw TransitError.user('min encryption version should not be less than min available version');
+        }
+        if (key.minAvailableVersion > key.minDecryptionVersion) {
+          throw TransitError.user('min decryption version should not be less then min available version');
+        }
+      }
+    } catch (error) {
+      Object.assign(key, before);
+      throw error;
+    }
+    return { key: key.toKeyObject(), warnings };
+  }
+
+  trimKey(name: string, minAvailableVersion: number | undefined): Record<string, unknown> {
+    const key = this.keys.get(name);
+    if (!key) throw TransitError.user('invalid key name');
+    if (minAvailableVersion === undefined) throw TransitError.user('missing min_available_version');
+    const v = minAvailableVersion;
+    if (v < key.minAvailableVersion) throw TransitError.user('minimum available version cannot be decremented');
+    if (key.minEncryptionVersion === 0) {
+      throw TransitError.user('minimum available version cannot be set when minimum encryption version is not set');
+    }
+    if (key.minDecryptionVersion === 0) {
+      throw TransitError.user('minimum available version cannot be set when minimum decryption version is not set');
+    }
+    if (v > key.minEncryptionVersion) {
+      throw TransitError.user('minimum available version cannot be greater than minmum encryption version');
+    }
+    if (v > key.minDecryptionVersion) {
+      throw TransitError.user('minimum available version cannot be greater than minimum decryption version');
+    }
+    if (v < 0) throw TransitError.user('minimum available version cannot be negative');
+    if (v === 0) throw TransitError.user('minimum available version should be positive');
+    key.trim(v);
+    return key.toKeyObject();
+  }
+
+  /**
+   * Encrypts items (single mode when `batch` is false: an item error becomes the whole answer).
+   * Whole-request failures throw; item failures are returned in place.
+   */
+  encrypt(name: string, items: readonly EncryptItem[], batch: boolean, upsert: EncryptUpsert): ItemResult[] {
+    if (batch && items.length === 0) throw TransitError.user('missing batch input to process');
+    assertConsistentContext(items);
+    assertStorable(name, true);
+    let key = this.keys.get(name);
+    if (!key) {
+      if (!upsert.allowed) throw TransitError.user('encryption key not found');
+      const type = upsert.type ?? 'aes256-gcm96';
+      const derived = hasValue(items[0]?.context);
+      if (upsert.convergentEncryption && !derived) {
+        throw TransitError.user('convergent encryption requires derivation to be enabled, so context is required');
+      }
+      if (type.startsWith('ecdsa-')) throw TransitError.user(`key type ${type} not supported for this operation`);
+      if (!isSymmetricKeyType(type)) throw TransitError.user(`unknown key type ${type}`);
+      key = new TransitKey(name, type, derived, upsert.convergentEncryption ?? false, this.now);
+      this.keys.set(name, key);
+    }
+    const target = key;
+    return this.runItems(items, batch, (item) => {
+      const aad = item.associated_data ? decodeAad(item.associated_data, items.indexOf(item)) : undefined;
+      return this.encryptOne(target, item, aad);
+    });
+  }
+
+  decrypt(name: string, items: readonly DecryptItem[], batch: boolean): ItemResult[] {
+    if (batch && items.length === 0) throw TransitError.user('missing batch input to process');
+    assertConsistentContext(items);
+    const key = this.requireKey(name);
+    return this.runItems(
+      items,
+      batch,
+      (item) => {
+        if (!item.ciphertext) throw TransitError.user('missing ciphertext to decrypt');
+        const aad = item.associated_data ? decodeAad(item.associated_data, items.indexOf(item)) : undefined;
+        const plaintext = this.decryptOne(key, item, aad);
+        return { plaintext: plaintext.toString('base64') };
+      },
+      true,
+    );
+  }
+
+  rewrap(name: string, items: readonly RewrapItem[], batch: boolean): ItemResult[] {
+    if (batch && items.length === 0) throw TransitError.user('missing batch input to process');
+    assertConsistentContext(items);
+    const key = this.requireKey(name);
+    return this.runItems(items, batch, (item) => {
+      if (!item.ciphertext) throw TransitError.user('missing ciphertext to decrypt');
+      const plaintext = this.decryptOne(key, item, undefined);
+      try {
+        return this.encryptOne(
+          key,
+          {
+            plaintext: plaintext.toString('base64'),
+            ...(item.context !== undefined ? { context: item.context } : {}),
+            ...(item.key_version !== undefined ? { key_version: item.key_version } : {}),
+          },
+          undefined,
+        );
+      } finally {
+        plaintext.fill(0);
+      }
+    });
+  }
+
+  dataKey(
+    name: string,
+    params: { bits?: number; context?: string; nonce?: string; key_version?: number },
+  ): DataKeyResult {
+    if (hasValue(params.context)) {
+      try {
+        decodeGoBase64(params.context as string);
+      } catch {
+        throw TransitError.user('failed to base64-decode context');
+      }
+    }
+    if (hasValue(params.nonce)) {
+      try {
+        decodeGoBase64(params.nonce as string);
+      } catch {
+        throw TransitError.user('failed to base64-decode nonce');
+      }
+    }
+    const key = this.requireKey(name);
+    const bits = params.bits ?? 256;
+    if (bits !== 128 && bits !== 256 && bits !== 512) throw TransitError.user('invalid bit length');
+    if (hasValue(params.nonce)) throw TransitError.user('nonce provided when not allowed');
+    const plaintext = randomBytes(bits / 8);
+    const sealed = this.encryptOne(
+      key,
+      {
+        plaintext: plaintext.toString('base64'),
+        ...(params.context !== undefined ? { context: params.context } : {}),
+        ...(params.key_version !== undefined ? { key_version: params.key_version } : {}),
+      },
+      undefined,
+    );
+    return { ciphertext: sealed.ciphertext as string, keyVersion: sealed.key_version as number, plaintext };
+  }
+
+  /** Replaces the material of a key version. For known-answer tests only; never reachable over HTTP. */
+  importVersionMaterial(name: string, version: number, material: Buffer): void {
+    const key = this.keys.get(name);
+    if (!key) throw new Error(`no key ${name}`);
+    key.setMaterial(version, material);
+  }
+
+  /** Forgets every key, zeroing its material. */
+  reset(): void {
+    for (const key of this.keys.values()) key.destroy();
+    this.keys.clear();
+  }
+
+  private requireKey(name: string): TransitKey {
+    assertStorable(name, true);
+    const key = this.keys.get(name);
+    if (!key) throw TransitError.user('encryption key not found');
+    return key;
+  }
+
+  private runItems<T>(
+    items: readonly T[],
+    batch: boolean,
+    run: (item: T) => Omit<ItemResult, 'reference'>,
+    keepEmptyPlaintext = false,
+  ): ItemResult[] {
+    return items.map((item) => {
+      const reference = (item as { reference?: string }).reference ?? '';
+      try {
+        return { ...run(item), reference };
+      } catch (error) {
+        if (!batch || !(error instanceof TransitError) || error.status !== 400) throw error;
+        return keepEmptyPlaintext
+          ? { plaintext: '', error: error.errors[0] ?? '', reference }
+          : { error: error.errors[0] ?? '', reference };
+      }
+    });
+  }
+
+  private encryptOne(key: TransitKey, item: EncryptItem, aad: Buffer | undefined): Omit<ItemResult, 'reference'> {
+    const context = hasValue(item.context) ? decodeGoBase64(item.context as string) : undefined;
+    if (hasValue(item.nonce)) {
+      decodeGoBase64(item.nonce as string);
+      throw TransitError.user('provided nonce not allowed for this key');
+    }
+    const plaintext = decodeGoBase64(item.plaintext);
+    let version = item.key_version ?? 0;
+    if (version === 0) version = key.latestVersion;
+    else if (version < 0) throw TransitError.user('requested version for encryption is negative');
+    else if (version > key.latestVersion) {
+      throw TransitError.user('requested version for encryption is higher than the latest key version');
+    } else if (key.minEncryptionVersion > 0 && version < key.minEncryptionVersion) {
+      throw TransitError.user('requested version for encryption is less than the minimum encryption key version');
+    }
+    const entry = version >= key.minDecryptionVersion ? key.versions.get(version) : undefined;
+    if (!entry) throw TransitError.user('no such key version');
+    let material = entry.key;
+    let convergentHmacKey: Buffer | undefined;
+    if (key.derived) {
+      if (!context) throw TransitError.user(MISSING_CONTEXT);
+      if (key.convergent) {
+        const derived = convergentKeys(entry.key, context, key.type);
+        material = derived.key;
+        convergentHmacKey = derived.hmacKey;
+      } else {
+        material = deriveKey(entry.key, context, keyLength(key.type));
+      }
+    }
+    const payload = seal({
+      type: key.type,
+      key: material,
+      plaintext,
+      ...(aad ? { aad } : {}),
+      ...(convergentHmacKey ? { convergentHmacKey } : {}),
+    });
+    plaintext.fill(0);
+    return { ciphertext: formatCiphertext(version, payload), key_version: version };
+  }
+
+  private decryptOne(key: TransitKey, item: DecryptItem, aad: Buffer | undefined): Buffer {
+    const context = hasValue(item.context) ? decodeGoBase64(item.context as string) : undefined;
+    const { version, encoded } = parseCiphertext(item.ciphertext);
+    if (version > key.latestVersion) throw TransitError.user('invalid ciphertext: version is too new');
+    if (key.minDecryptionVersion > 0 && version < key.minDecryptionVersion) {
+      throw TransitError.user('ciphertext or signature version is disallowed by policy (too old)');
+    }
+    let payload: Buffer;
+    try {
+      payload = decodeGoBase64(encoded);
+    } catch {
+      throw TransitError.user('invalid ciphertext: could not decode base64');
+    }
+    const entry = key.versions.get(version);
+    if (!entry) throw TransitError.user('invalid ciphertext: version is too new');
+    let material = entry.key;
+    if (key.derived) {
+      if (!context) throw TransitError.user(MISSING_CONTEXT);
+      material = deriveKey(entry.key, context, keyLength(key.type));
+    }
+    if (payload.length < NONCE_BYTES) throw TransitError.user('invalid ciphertext length');
+    const plaintext = open(key.type, material, payload, aad);
+    if (!plaintext) throw TransitError.user('cipher: message authentication failed');
+    return plaintext;
+  }
+}
+
+function hasValue(value: string | undefined): boolean {
+  return value !== undefined && value !== '';
+}
+
+function assertConsistentContext(items: readonly { context?: string }[]): void {
+  if (items.length === 0) return;
+  const first = hasValue(items[0]?.context);
+  if (items.some((item) => hasValue(item.context) !== first)) {
+    throw TransitError.user('context should be set either in all the request blocks or in none');
+  }
+}
+
+function decodeAad(value: string, index: number): Buffer {
+  try {
+    return decodeGoBase64(value);
+  } catch (error) {
+    const detail = error instanceof TransitError ? error.errors[0] : 'illegal base64 data';
+    throw TransitError.wrapped(`unable to get associated_data/additional_data from factory[${index}]: ${detail}`);
+  }
+}
+
+function assertRotatePeriod(seconds: number): void {
+  if (seconds !== 0 && seconds < 3600) {
+    throw TransitError.user('auto rotate period must be 0 to disable or at least an hour');
+  }
+}
+
+/** Vault's storage layer refuses names with `..`: clean on upsert paths, wrapped elsewhere. */
+function assertStorable(name: string, clean: boolean): void {
+  if (name.includes('..')) {
+    throw clean
+      ? TransitError.user('relative paths not supported')
+      : new TransitError(400, [`1 error occurred:\n\t* relative paths not supported\n\n`]);
+  }
+}
