@@ -1,0 +1,54 @@
+/**
+ * Every message the library builds, in one place. None of them may interpolate a token, a
+ * plaintext DEK, key material or a request header. Each says what to do next.
+ */
+export const messages = {
+  invalidOption: (option: string, rule: string): string =>
+    `Invalid KmsModule option "${option}": ${rule}.`,
+  tenantIdType: (type: string): string =>
+    `Invalid tenant id: expected a string, a safe integer or a bigint, got ${type}.`,
+  tenantIdEmpty: (): string => 'Invalid tenant id: it must not be empty.',
+  tenantIdNumber: (): string =>
+    'Invalid tenant id: numbers must be safe integers (use a string or a bigint for larger ids).',
+  keyNameInvalid: (source: string): string =>
+    `Invalid tenant id: ${source} does not form a valid Vault key name ` +
+    '(ASCII letters, digits and "_", with "-" or "." only inside, no "..", at most 255 characters). ' +
+    'Use such ids, or configure a keyName mapping that produces them.',
+  keyNameMapperFailed: (): string =>
+    'The keyName mapping did not return a string for this tenant id; check the keyName option.',
+  dekType: (what: string, type: string): string =>
+    `Invalid ${what}: expected a Uint8Array (e.g. a Buffer), got ${type}.`,
+  dekEmpty: (what: string): string => `Invalid ${what}: it must not be empty.`,
+  dekTooLong: (what: string, max: number): string =>
+    `Invalid ${what}: longer than ${max} bytes; a DEK is a key, encrypt payloads locally with it.`,
+  encryptedDekShape: (): string =>
+    'Invalid encryptedDek: not a Vault Transit ciphertext ("vault:v<N>:<base64>" as UTF-8 bytes). ' +
+    'Pass the bytes returned by encryptDek, generateDek or rewrapDek unchanged.',
+  sessionInactive: (): string =>
+    'The session is no longer active: it was used after the callback that opened it settled. ' +
+    'Use a session only inside pool.session(...) / session.atomic(...).',
+  sessionWithoutRest: (): string =>
+    'The session has no REST part: open it from RestSessionPool, or from a CompositeSessionPool that includes one.',
+  kekNotFound: (operation: string, keyName: string): string =>
+    `No KEK "${keyName}" for ${operation}: the tenant has no key, or it was deleted (crypto-shredded).`,
+  decryptionFailed: (operation: string, keyName: string, vault: string): string =>
+    `Vault could not ${operation} with key "${keyName}": ${vault}. ` +
+    'The ciphertext was altered, belongs to another tenant or key, or its key version is no longer allowed.',
+  invalidRequest: (operation: string, keyName: string, vault: string): string =>
+    `Vault rejected ${operation} for key "${keyName}": ${vault}.`,
+  accessDenied: (operation: string, vault: string, invalidToken: boolean): string =>
+    `Vault denied ${operation}: ${vault}. ` +
+    (invalidToken
+      ? 'The token is unknown, expired or revoked; provide a valid token.'
+      : "Check that the token is valid and that its policy grants this path's capability " +
+        '(encrypt needs "create" and "update", the others "update", delete "delete").'),
+  unsupportedPath: (operation: string, mount: string, vault: string): string =>
+    `Vault has no route for ${operation} under mount "${mount}" (${vault}). ` +
+    'Check the mount option and that a Transit engine is enabled there.',
+  unavailable: (operation: string, detail: string): string =>
+    `Vault is unavailable for ${operation}: ${detail}. The call may succeed if retried later.`,
+  timeout: (operation: string, ms: number): string =>
+    `Vault did not answer ${operation} within ${ms} ms (timeoutMs). The call may succeed if retried later.`,
+  badResponse: (operation: string, detail: string): string =>
+    `Vault's answer to ${operation} was not understood: ${detail}. Check vaultAddr points at Vault.`,
+} as const;

@@ -1,0 +1,36 @@
+import type { ISession } from './session.interface.js';
+
+/** A tenant's identifier. `1`, `1n` and `"1"` name the same tenant. @publicApi */
+export type TenantId = string | number | bigint;
+
+/** A fresh data-encryption key, in plaintext and wrapped under the tenant's KEK. @publicApi */
+export interface GeneratedDek {
+  /** 32 random bytes. Use it, then drop it (or `fill(0)`); never store it. */
+  readonly dek: Buffer;
+  /** The Vault ciphertext (`vault:v<N>:<base64>`) as UTF-8 bytes; store it beside the data. */
+  readonly encryptedDek: Buffer;
+}
+
+/**
+ * Envelope encryption with one key-encryption key (KEK) per tenant. Every method takes the
+ * session first (its HTTP client or transaction), then the tenant id.
+ * @publicApi
+ */
+export interface IKeyManagementService {
+  /** Wraps `dek` with the tenant's current KEK version; creates the KEK if the tenant has none. */
+  encryptDek(session: ISession, tenantId: TenantId, dek: Uint8Array): Promise<Buffer>;
+  /** Unwraps a DEK produced by `encryptDek`, `generateDek` or `rewrapDek` for the same tenant. */
+  decryptDek(session: ISession, tenantId: TenantId, encryptedDek: Uint8Array): Promise<Buffer>;
+  /** A new 256-bit DEK, plaintext and wrapped; creates the KEK if the tenant has none. */
+  generateDek(session: ISession, tenantId: TenantId): Promise<GeneratedDek>;
+  /** Adds a KEK version (creates version 1 if the tenant has no KEK) and returns its number. */
+  rotateKek(session: ISession, tenantId: TenantId): Promise<number>;
+  /** Re-wraps a stored DEK under the latest KEK version without revealing it. */
+  rewrapDek(session: ISession, tenantId: TenantId, encryptedDek: Uint8Array): Promise<Buffer>;
+  /** Crypto-shredding: destroys the tenant's KEK and every version of it. Idempotent. */
+  deleteKek(session: ISession, tenantId: TenantId): Promise<void>;
+  /** Checks the backend can serve calls (Vault: reachable, unsealed, token accepted). */
+  setup(session: ISession): Promise<void>;
+  /** Releases what `setup` acquired. Never deletes keys. */
+  cleanup(session: ISession): Promise<void>;
+}

@@ -1,0 +1,156 @@
+import { Logger } from '@nestjs/common';
+import { classifyVaultError } from '../../errors/classify-vault-error.js';
+import { KekNotFoundError } from '../../errors/kek-not-found.error.js';
+import type { KmsError } from '../../errors/kms.error.js';
+import { KmsSessionError } from '../../errors/kms-session.error.js';
+import { messages } from '../../errors/messages.js';
+import { TransitEngine } from '../../engine/transit-engine.js';
+import { TransitError } from '../../engine/transit.error.js';
+import type {
+  GeneratedDek,
+  IKeyManagementService,
+  TenantId,
+} from '../../interfaces/key-management-service.interface.js';
+import type { KmsModuleOptions, VaultKeyType } from '../../interfaces/kms-module-options.interface.js';
+import type { ISession } from '../../interfaces/session.interface.js';
+import { createTenantKeyNamer, type TenantKeyNamer } from '../../key-naming/tenant-key-namer.js';
+import { assertDek, parseEncryptedDek } from '../../validation/dek-input.js';
+
+/** @publicApi */
+export type InMemoryKmsOptions = Pick<KmsModuleOptions, 'keyPrefix' | 'keyName' | 'keyType'>;
+
+/** One recorded call. @publicApi */
+export interface InMemoryKmsCall {
+  readonly operation: keyof IKeyManagementService;
+  readonly tenantId?: TenantId;
+  readonly session: ISession;
+}
+
+const IN_MEMORY_MOUNT = 'in-memory';
+
+/**
+ * {@link IKeyManagementService} with Vault Transit's semantics and no I/O, for tests: versions,
+ * rotation, rewrap, min decryption version, shredding, tenant isolation, `vault:v<N>:` ciphertexts,
+ * real AES-256-GCM and the same error classes as {@link VaultTransitService}. It records every call
+ * and can be told to fail the next one.
+ * @publicApi
+ */
+export class InMemoryKeyManagementService implements IKeyManagementService {
+  private readonly engine = new TransitEngine();
+  private readonly keyNameOf: TenantKeyNamer;
+  private readonly keyType: VaultKeyType;
+  private readonly recorded: InMemoryKmsCall[] = [];
+  private readonly failures: KmsError[] = [];
+
+  constructor(options: InMemoryKmsOptions = {}) {
+    this.keyNameOf = createTenantKeyNamer(options);
+    this.keyType = options.keyType ?? 'aes256-gcm96';
+    if (process.env['NODE_ENV'] === 'production') {
+      new Logger('InMemoryKeyManagementService').warn(
+        'InMemoryKeyManagementService is for tests: its keys live in this process only and are lost on exit.',
+      );
+    }
+  }
+
+  /** Every call so far, in order. */
+  get calls(): readonly InMemoryKmsCall[] {
+    return this.recorded;
+  }
+
+  /** Makes the next call fail with `error` (after input validation, as an I/O failure would). */
+  failNext(error: KmsError): void {
+    this.failures.push(error);
+  }
+
+  /** Changes a key's configuration as `POST transit/keys/:name/config` would (e.g. min_decryption_version). */
+  configureKek(tenantId: TenantId, config: { minDecryptionVersion?: number; minEncryptionVersion?: number }): void {
+    const keyName = this.keyNameOf(tenantId);
+    this.run('configureKek', keyName, () => this.engine.configureKey(keyName, config));
+  }
+
+  async encryptDek(session: ISession, tenantId: TenantId, dek: Uint8Array): Promise<Buffer> {
+    const keyName = this.keyNameOf(tenantId);
+    assertDek(dek);
+    this.enter('encryptDek', session, tenantId);
+    const [result] = this.run('encryptDek', keyName, () =>
+      this.engine.encrypt(keyName, [{ plaintext: Buffer.from(dek).toString('base64') }], false, {
+        allowed: true,
+        type: this.keyType,
+      }),
+    );
+    return Buffer.from(result?.ciphertext ?? '', 'utf8');
+  }
+
+  async decryptDek(session: ISession, tenantId: TenantId, encryptedDek: Uint8Array): Promise<Buffer> {
+    const keyName = this.keyNameOf(tenantId);
+    const { ciphertext } = parseEncryptedDek(encryptedDek);
+    this.enter('decryptDek', session, tenantId);
+    const [result] = this.run('decryptDek', keyName, () => this.engine.decrypt(keyName, [{ ciphertext }], false));
+    return Buffer.from(result?.plaintext ?? '', 'base64');
+  }
+
+  async generateDek(session: ISession, tenantId: TenantId): Promise<GeneratedDek> {
+    const keyName = this.keyNameOf(tenantId);
+    this.enter('generateDek', session, tenantId);
+    const generated = this.run('generateDek', keyName, () => {
+      if (!this.engine.hasKey(keyName)) this.engine.createKey(keyName, { type: this.keyType });
+      return this.engine.dataKey(keyName, { bits: 256 });
+    });
+    return { dek: generated.plaintext, encryptedDek: Buffer.from(generated.ciphertext, 'utf8') };
+  }
+
+  async rotateKek(session: ISession, tenantId: TenantId): Promise<number> {
+    const keyName = this.keyNameOf(tenantId);
+    this.enter('rotateKek', session, tenantId);
+    const key = this.run('rotateKek', keyName, () =>
+      this.engine.hasKey(keyName) ? this.engine.rotateKey(keyName) : this.engine.createKey(keyName, { type: this.keyType }),
+    );
+    return key['latest_version'] as number;
+  }
+
+  async rewrapDek(session: ISession, tenantId: TenantId, encryptedDek: Uint8Array): Promise<Buffer> {
+    const keyName = this.keyNameOf(tenantId);
+    const { ciphertext } = parseEncryptedDek(encryptedDek);
+    this.enter('rewrapDek', session, tenantId);
+    const [result] = this.run('rewrapDek', keyName, () => this.engine.rewrap(keyName, [{ ciphertext }], false));
+    return Buffer.from(result?.ciphertext ?? '', 'utf8');
+  }
+
+  async deleteKek(session: ISession, tenantId: TenantId): Promise<void> {
+    const keyName = this.keyNameOf(tenantId);
+    this.enter('deleteKek', session, tenantId);
+    try {
+      this.run('deleteKek', keyName, () => {
+        this.engine.configureKey(keyName, { deletionAllowed: true });
+        this.engine.deleteKey(keyName);
+      });
+    } catch (error) {
+      if (!(error instanceof KekNotFoundError)) throw error;
+    }
+  }
+
+  async setup(session: ISession): Promise<void> {
+    this.enter('setup', session);
+  }
+
+  async cleanup(session: ISession): Promise<void> {
+    this.enter('cleanup', session);
+  }
+
+  private enter(operation: keyof IKeyManagementService, session: ISession, tenantId?: TenantId): void {
+    if (!session || session.isActive !== true) throw new KmsSessionError(messages.sessionInactive());
+    this.recorded.push({ operation, ...(tenantId !== undefined ? { tenantId } : {}), session });
+    const failure = this.failures.shift();
+    if (failure) throw failure;
+  }
+
+  /** Runs an engine operation; Vault-shaped failures become the same errors as over HTTP. */
+  private run<T>(operation: string, keyName: string, work: () => T): T {
+    try {
+      return work();
+    } catch (error) {
+      if (!(error instanceof TransitError)) throw error;
+      throw classifyVaultError({ operation, keyName, mount: IN_MEMORY_MOUNT, status: error.status, errors: error.errors });
+    }
+  }
+}

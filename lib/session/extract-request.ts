@@ -1,0 +1,16 @@
+import type { HttpService } from '@nestjs/axios';
+import { KmsSessionError } from '../errors/kms-session.error.js';
+import { messages } from '../errors/messages.js';
+import type { ISession } from '../interfaces/session.interface.js';
+import { RestSession } from './rest-session.js';
+
+/**
+ * The HTTP client of a session (a REST session, or the REST part of a composite one).
+ * Throws {@link KmsSessionError} if the session has ended or has no REST part.
+ * @publicApi
+ */
+export function extractRequest(session: ISession): HttpService {
+  const rest = session?.part?.(RestSession);
+  if (!rest) throw new KmsSessionError(messages.sessionWithoutRest());
+  return rest.request;
+}

@@ -1,0 +1,105 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { performance } from 'node:perf_hooks';
+import { HttpService } from '@nestjs/axios';
+import axios, { type AxiosError, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
+import type { ISession, ISessionPool } from '../interfaces/session.interface.js';
+import { newSessionId, runInSession } from './base-session.js';
+import { RestSession } from './rest-session.js';
+import { createSessionSignals, type SessionSignals } from './session-signals.js';
+
+/** @publicApi */
+export interface RestSessionPoolOptions {
+  /**
+   * Most sockets open at once per Vault host; further requests queue.
+   * @default 32
+   */
+  readonly maxSockets?: number;
+  /** Name used in signals. @default 'rest' */
+  readonly name?: string;
+}
+
+/**
+ * Opens REST sessions over one keep-alive HTTP client (an `@nestjs/axios` `HttpService` with one
+ * `http.Agent` and one `https.Agent` shared by all sessions). Emits request signals with method,
+ * path, status and duration — never bodies or headers. Call {@link close} on shutdown.
+ * @publicApi
+ */
+export class RestSessionPool implements ISessionPool {
+  readonly signals: SessionSignals = createSessionSignals();
+  readonly httpAgent: HttpAgent;
+  readonly httpsAgent: HttpsAgent;
+  private readonly http: HttpService;
+  private readonly name: string;
+  private readonly startedAt = new WeakMap<object, number>();
+
+  constructor(options: RestSessionPoolOptions = {}) {
+    const maxSockets = options.maxSockets ?? 32;
+    this.name = options.name ?? 'rest';
+    this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
+    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets });
+    const instance = axios.create({
+      httpAgent: this.httpAgent,
+      httpsAgent: this.httpsAgent,
+      maxRedirects: 0,
+      proxy: false,
+    });
+    instance.interceptors.request.use((config) => this.onRequest(config));
+    instance.interceptors.response.use(
+      (response) => this.onResponse(response),
+      (error: unknown) => this.onError(error),
+    );
+    this.http = new HttpService(instance);
+  }
+
+  session<T>(work: (session: ISession) => Promise<T>): Promise<T> {
+    const scope = { pool: this.name, sessionId: newSessionId(this.name), signals: this.signals, depth: 0 };
+    return runInSession(new RestSession(this.http, scope), scope, work);
+  }
+
+  /** Closes idle keep-alive sockets and refuses to keep new ones. */
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  private onRequest(config: InternalAxiosRequestConfig): InternalAxiosRequestConfig {
+    this.startedAt.set(config, performance.now());
+    this.signals.requestStarted.emit({ pool: this.name, ...describeRequest(config) });
+    return config;
+  }
+
+  private onResponse(response: AxiosResponse): AxiosResponse {
+    this.emitEnded(response.config, response.status, undefined);
+    return response;
+  }
+
+  private onError(error: unknown): Promise<never> {
+    const axiosError = error as AxiosError;
+    if (axiosError?.config) {
+      this.emitEnded(axiosError.config, axiosError.response?.status, axiosError.response ? undefined : axiosError.code);
+    }
+    return Promise.reject(error);
+  }
+
+  private emitEnded(config: InternalAxiosRequestConfig, status: number | undefined, errorCode: string | undefined): void {
+    const started = this.startedAt.get(config) ?? performance.now();
+    this.signals.requestEnded.emit({
+      pool: this.name,
+      ...describeRequest(config),
+      ...(status !== undefined ? { status } : {}),
+      ...(errorCode !== undefined ? { errorCode } : {}),
+      durationMs: performance.now() - started,
+    });
+  }
+}
+
+function describeRequest(config: InternalAxiosRequestConfig): { method: string; path: string } {
+  let path = '';
+  try {
+    path = new URL(config.url ?? '', config.baseURL ?? 'http://localhost').pathname;
+  } catch {
+    path = '';
+  }
+  return { method: (config.method ?? 'get').toUpperCase(), path };
+}
