@@ -2,6 +2,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { HttpService } from '@nestjs/axios';
+import type { OnApplicationShutdown } from '@nestjs/common';
 import axios, { type AxiosError, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
 import type { ISession, ISessionPool } from '../interfaces/session.interface.js';
 import { newSessionId, runInSession } from './base-session.js';
@@ -25,7 +26,7 @@ export interface RestSessionPoolOptions {
  * path, status and duration — never bodies or headers. Call {@link close} on shutdown.
  * @publicApi
  */
-export class RestSessionPool implements ISessionPool {
+export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
   readonly signals: SessionSignals = createSessionSignals();
   readonly httpAgent: HttpAgent;
   readonly httpsAgent: HttpsAgent;
@@ -61,6 +62,10 @@ export class RestSessionPool implements ISessionPool {
   close(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
+  }
+
+  onApplicationShutdown(): void {
+    this.close();
   }
 
   private onRequest(config: InternalAxiosRequestConfig): InternalAxiosRequestConfig {

@@ -1,0 +1,47 @@
+// The package's only public entry: every export is listed by name.
+export { KmsModule } from './kms.module.js';
+export { KEY_MANAGEMENT_SERVICE, SESSION_POOL } from './kms.constants.js';
+export { InjectKeyManagementService } from './kms.decorators.js';
+export type {
+  GeneratedDek,
+  IKeyManagementService,
+  ISession,
+  ISessionPool,
+  KmsModuleOptions,
+  SessionKind,
+  TenantId,
+  VaultKeyType,
+} from './interfaces/index.js';
+export { VaultTransitService } from './providers/vault-transit/vault-transit.service.js';
+export {
+  InMemoryKeyManagementService,
+  type InMemoryKmsCall,
+  type InMemoryKmsOptions,
+} from './providers/in-memory/in-memory.kms.js';
+export { BaseSession, type SessionScope } from './session/base-session.js';
+export { RestSession } from './session/rest-session.js';
+export { RestSessionPool, type RestSessionPoolOptions } from './session/rest-session-pool.js';
+export { CompositeSession, CompositeSessionPool } from './session/composite-session-pool.js';
+export { extractRequest } from './session/extract-request.js';
+export { Signal, type Disconnect } from './session/signal.js';
+export type {
+  AtomicEndedEvent,
+  AtomicStartedEvent,
+  RequestEndedEvent,
+  RequestStartedEvent,
+  SessionEndedEvent,
+  SessionSignals,
+  SessionStartedEvent,
+} from './session/session-signals.js';
+export {
+  KekNotFoundError,
+  KmsAccessDeniedError,
+  KmsConfigurationError,
+  KmsDecryptionError,
+  KmsError,
+  KmsInvalidInputError,
+  KmsSessionError,
+  KmsUnavailableError,
+  type KmsErrorOptions,
+  type KmsUnavailableReason,
+} from './errors/index.js';
