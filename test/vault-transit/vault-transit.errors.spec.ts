@@ -1,0 +1,204 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  KekNotFoundError,
+  KmsAccessDeniedError,
+  KmsConfigurationError,
+  KmsDecryptionError,
+  KmsError,
+  KmsInvalidInputError,
+  KmsUnavailableError,
+  RestSessionPool,
+  VaultTransitService,
+  type IKeyManagementService,
+  type ISession,
+} from '../../lib/index.js';
+import { startTransitDevServer } from '../../lib/testing/index.js';
+import { expectNoSecrets } from '../support/secrets.js';
+import { answerWith, closedPort, startScriptedServer, type ScriptedServer } from '../support/scripted-server.js';
+
+const TOKEN = 'hvs.TOPSECRET-token-value-0123456789';
+const DEK = Buffer.from('PLAINTEXT-DEK-do-not-leak-012345'); // 32 printable bytes, easy to spot
+const WRAPPED = Buffer.from(`vault:v1:${Buffer.alloc(60, 7).toString('base64')}`);
+const vaultError = (...errors: string[]) => JSON.stringify({ errors });
+
+type Operation = (kms: IKeyManagementService, s: ISession) => Promise<unknown>;
+const OPERATIONS: Record<string, Operation> = {
+  encryptDek: (kms, s) => kms.encryptDek(s, 'tenant-1', DEK),
+  decryptDek: (kms, s) => kms.decryptDek(s, 'tenant-1', WRAPPED),
+  generateDek: (kms, s) => kms.generateDek(s, 'tenant-1'),
+  rotateKek: (kms, s) => kms.rotateKek(s, 'tenant-1'),
+  rewrapDek: (kms, s) => kms.rewrapDek(s, 'tenant-1', WRAPPED),
+  deleteKek: (kms, s) => kms.deleteKek(s, 'tenant-1'),
+  setup: (kms, s) => kms.setup(s),
+};
+
+let scripted: ScriptedServer | undefined;
+afterEach(async () => {
+  await scripted?.close();
+  scripted = undefined;
+});
+
+/** Runs one operation against `vaultAddr` and returns the error plus every signal event emitted. */
+async function failure(vaultAddr: string, operation: Operation, timeoutMs = 2_000) {
+  const pool = new RestSessionPool();
+  const events: unknown[] = [];
+  for (const signal of Object.values(pool.signals)) signal.connect((event: unknown) => events.push(event));
+  const kms = new VaultTransitService({ vaultAddr, vaultToken: TOKEN, timeoutMs });
+  try {
+    const error = await pool.session((s) => operation(kms, s)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    return { error, events };
+  } finally {
+    pool.close();
+  }
+}
+
+interface Case {
+  readonly name: string;
+  readonly respond: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly type: new (...args: never[]) => KmsError;
+  readonly expected: Record<string, unknown>;
+}
+
+const CASES: Case[] = [
+  { name: '403 permission denied', respond: answerWith(403, vaultError('1 error occurred:\n\t* permission denied\n\n')), type: KmsAccessDeniedError, expected: { status: 403, retryable: false } },
+  { name: '403 invalid token', respond: answerWith(403, vaultError('2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n')), type: KmsAccessDeniedError, expected: { status: 403 } },
+  { name: '429 rate limited', respond: answerWith(429, vaultError('request path "transit/encrypt/x": rate limit quota exceeded')), type: KmsUnavailableError, expected: { reason: 'rate-limited', retryable: true } },
+  { name: '503 sealed', respond: answerWith(503, vaultError('Vault is sealed')), type: KmsUnavailableError, expected: { reason: 'sealed', retryable: true } },
+  { name: '500 internal error', respond: answerWith(500, vaultError('1 error occurred:\n\t* internal error\n\n')), type: KmsUnavailableError, expected: { reason: 'server-error', retryable: true } },
+  { name: '502 HTML from a proxy', respond: answerWith(502, '<html>Bad Gateway</html>', 'text/html'), type: KmsUnavailableError, expected: { reason: 'server-error', status: 502 } },
+  { name: '404 unsupported path', respond: answerWith(404, vaultError('1 error occurred:\n\t* unsupported path\n\n')), type: KmsConfigurationError, expected: { status: 404, retryable: false } },
+  { name: '404 HTML (not Vault)', respond: answerWith(404, '<html>Not Found</html>', 'text/html'), type: KmsConfigurationError, expected: { status: 404 } },
+  { name: '405 unsupported operation', respond: answerWith(405, vaultError('1 error occurred:\n\t* unsupported operation\n\n')), type: KmsConfigurationError, expected: { status: 405 } },
+  { name: '400 encryption key not found', respond: answerWith(400, vaultError('encryption key not found')), type: KekNotFoundError, expected: { status: 400 } },
+  { name: '400 illegal base64', respond: answerWith(400, vaultError('illegal base64 data at input byte 4')), type: KmsInvalidInputError, expected: { status: 400 } },
+  { name: '413 body too large', respond: answerWith(413, vaultError('error parsing JSON')), type: KmsInvalidInputError, expected: { status: 413 } },
+  { name: '307 standby redirect', respond: (_req, res) => { res.writeHead(307, { Location: 'http://127.0.0.1:1/v1/x' }); res.end(); }, type: KmsUnavailableError, expected: { reason: 'bad-response' } },
+  { name: '200 with HTML', respond: answerWith(200, '<html>login</html>', 'text/html'), type: KmsUnavailableError, expected: { reason: 'bad-response' } },
+  { name: '200 without the expected fields', respond: answerWith(200, JSON.stringify({ data: { nothing: true } })), type: KmsUnavailableError, expected: { reason: 'bad-response' } },
+];
+
+describe('VaultTransitService error mapping and secrecy (every operation × every answer)', () => {
+  for (const testCase of CASES) {
+    it(`${testCase.name}`, async () => {
+      scripted = await startScriptedServer(testCase.respond);
+      for (const [name, operation] of Object.entries(OPERATIONS)) {
+        const { error, events } = await failure(scripted.address, operation);
+        if (name === 'setup') {
+          // setup reads sys/health and lookup-self: any failure must still be typed and clean.
+          if (error !== undefined) expect(error).toBeInstanceOf(KmsError);
+        } else if (name === 'deleteKek' && testCase.type === KekNotFoundError) {
+          expect(error, 'deleteKek treats a missing key as success').toBeUndefined();
+        } else if (name === 'deleteKek' && testCase.name === '200 without the expected fields') {
+          expect(error, 'deleteKek reads no field of a 2xx answer').toBeUndefined();
+        } else if (name === 'generateDek' && testCase.type === KekNotFoundError) {
+          expect(error).toBeInstanceOf(KmsError);
+        } else {
+          expect(error, `${name} on ${testCase.name}`).toBeInstanceOf(testCase.type);
+          expect(error).toMatchObject(testCase.expected);
+          expect((error as KmsError).code).toMatch(/^KMS_/);
+        }
+        expectNoSecrets(error, [TOKEN, DEK]);
+        expectNoSecrets(JSON.stringify(events), [TOKEN, DEK]);
+      }
+      // The token went to the server in its header, and nowhere else.
+      expect(scripted.requests.every((r) => r.headers['x-vault-token'] === TOKEN)).toBe(true);
+    });
+  }
+
+  it('connection refused: retryable network error, no secret, for every operation', async () => {
+    const address = `http://127.0.0.1:${await closedPort()}`;
+    for (const operation of Object.values(OPERATIONS)) {
+      const { error, events } = await failure(address, operation);
+      expect(error).toBeInstanceOf(KmsUnavailableError);
+      expect(error).toMatchObject({ reason: 'network', retryable: true });
+      expect(((error as Error).cause as { code?: string }).code).toBe('ECONNREFUSED');
+      expectNoSecrets(error, [TOKEN, DEK]);
+      expectNoSecrets(JSON.stringify(events), [TOKEN, DEK]);
+    }
+  });
+
+  it('a server that never answers: timeout after timeoutMs, no secret', async () => {
+    scripted = await startScriptedServer(() => undefined);
+    const started = Date.now();
+    const { error, events } = await failure(scripted.address, OPERATIONS['encryptDek'] as Operation, 150);
+    expect(error).toBeInstanceOf(KmsUnavailableError);
+    expect(error).toMatchObject({ reason: 'timeout', retryable: true });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expectNoSecrets(error, [TOKEN, DEK]);
+    expectNoSecrets(JSON.stringify(events), [TOKEN, DEK]);
+  });
+
+  it('a body that trickles past the deadline also times out', async () => {
+    scripted = await startScriptedServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write('{"data":');
+      const timer = setInterval(() => res.write(' '), 20);
+      res.on('close', () => clearInterval(timer));
+    });
+    const { error } = await failure(scripted.address, OPERATIONS['decryptDek'] as Operation, 200);
+    expect(error).toMatchObject({ reason: 'timeout' });
+  });
+
+  it('errors from the dev server (decryption, not found, denied) are clean too', async () => {
+    const server = await startTransitDevServer({ token: TOKEN });
+    const pool = new RestSessionPool();
+    try {
+      const kms = new VaultTransitService({ vaultAddr: server.address, vaultToken: TOKEN });
+      const wrapped = await pool.session((s) => kms.encryptDek(s, 'a', DEK));
+      await pool.session((s) => kms.encryptDek(s, 'b', DEK));
+      const errors = await pool.session(async (s) => [
+        await kms.decryptDek(s, 'b', wrapped).catch((e: unknown) => e),
+        await kms.decryptDek(s, 'c', wrapped).catch((e: unknown) => e),
+        await kms.encryptDek(s, 'a', Buffer.alloc(0)).catch((e: unknown) => e),
+        await kms.decryptDek(s, 'a/../b', wrapped).catch((e: unknown) => e),
+      ]);
+      expect(errors.map((e) => (e as KmsError).constructor)).toEqual([
+        KmsDecryptionError,
+        KekNotFoundError,
+        KmsInvalidInputError,
+        KmsInvalidInputError,
+      ]);
+      for (const error of errors) expectNoSecrets(error, [TOKEN, DEK]);
+    } finally {
+      pool.close();
+      await server.close();
+    }
+  });
+});
+
+describe('configuration errors', () => {
+  const valid = { vaultAddr: 'http://127.0.0.1:8200', vaultToken: TOKEN };
+  it.each([
+    ['vaultAddr', { vaultAddr: 'not a url' }],
+    ['vaultAddr', { vaultAddr: 'ftp://127.0.0.1' }],
+    ['vaultAddr', { vaultAddr: `http://user:${TOKEN}@127.0.0.1:8200` }],
+    ['vaultAddr', { vaultAddr: 'http://127.0.0.1:8200/?x=1' }],
+    ['vaultToken', { vaultToken: '' }],
+    ['vaultToken', { vaultToken: `${TOKEN}\r\nX-Evil: 1` }],
+    ['vaultToken', { vaultToken: 42 }],
+    ['mount', { mount: '/transit' }],
+    ['mount', { mount: 'transit/../sys' }],
+    ['mount', { mount: 'a b' }],
+    ['keyType', { keyType: 'rsa-2048' }],
+    ['timeoutMs', { timeoutMs: 0 }],
+    ['timeoutMs', { timeoutMs: 1.5 }],
+    ['keyPrefix', { keyPrefix: '-x' }],
+    ['keyPrefix', { keyPrefix: 'a/b' }],
+    ['keyName', { keyName: 'not a function' }],
+    ['maxSockets', { maxSockets: 0 }],
+  ])('rejects a bad %s, naming it, without the token', (option, override) => {
+    let error: unknown;
+    try {
+      new VaultTransitService({ ...valid, ...override } as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(KmsConfigurationError);
+    expect((error as Error).message).toContain(`"${option}"`);
+    expectNoSecrets(error, [TOKEN]);
+  });
+});
