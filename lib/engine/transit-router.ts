@@ -112,7 +112,8 @@ export function routeTransit(engine: TransitEngine, request: RouterRequest): Rou
   const [head, second, third, fourth] = segments;
   const { operation } = request;
 
-  if (head === 'keys' && segments.length === 1) {
+  // `keys/?`: a list request arrives as `keys/` (the HTTP layer appends the slash, as Vault does).
+  if (head === 'keys' && (segments.length === 1 || (segments.length === 2 && second === ''))) {
     if (operation !== 'list') throw TransitError.unsupportedOperation();
     request.authorize('list');
     const keys = engine.listKeys();

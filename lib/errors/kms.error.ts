@@ -20,9 +20,9 @@ export abstract class KmsError extends Error {
   /** True only when repeating the same call later may succeed (the unavailable family). */
   abstract readonly retryable: boolean;
   /** HTTP status Vault answered with, if the error comes from an answer. */
-  readonly status?: number;
+  declare readonly status?: number;
   /** Vault's error strings, verbatim. */
-  readonly vaultErrors?: readonly string[];
+  declare readonly vaultErrors?: readonly string[];
 
   protected constructor(message: string, options: KmsErrorOptions = {}) {
     super(message, options.cause ? { cause: options.cause } : undefined);

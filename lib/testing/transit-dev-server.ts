@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { TransitEngine } from '../engine/transit-engine.js';
 import { routeTransit, type Capability, type LogicalOperation } from '../engine/transit-router.js';
 import { TransitError } from '../engine/transit.error.js';
 import { DevServerTokens, newTokenId, type DevServerToken, type DevServerTokenOptions } from './dev-server-tokens.js';
+import { acceptAnyMethod, ORIGINAL_METHOD_HEADER } from './http-method-shim.js';
 
 /** @publicApi */
 export interface TransitDevServerOptions {
@@ -82,7 +83,9 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const method = (req.method ?? 'GET').toUpperCase();
+    // Vault's `LIST` (and any method Node's parser does not know) arrives rewritten by the shim.
+    const original = req.headers[ORIGINAL_METHOD_HEADER];
+    const method = typeof original === 'string' ? original : (req.method ?? 'GET');
     const url = new URL(req.url ?? '/', 'http://dev-server');
     let path: string;
     try {
@@ -103,11 +106,11 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
     if (logicalPath === 'sys/health') return health(res, method, path, url.searchParams);
     if (sealed) return answer(res, method, path, 503, { errors: ['Vault is sealed'] });
 
-    let operation = METHOD_OPERATIONS[method];
+    let operation = Object.hasOwn(METHOD_OPERATIONS, method) ? METHOD_OPERATIONS[method] : undefined;
     if (method === 'GET' && url.searchParams.has('list')) {
-      const list = url.searchParams.get('list') ?? '';
-      if (!['true', 'false', '1', '0', 't', 'f'].includes(list.toLowerCase())) return answer(res, method, path, 400, { errors: [] });
-      if (['true', '1', 't'].includes(list.toLowerCase())) operation = 'list';
+      const list = parseGoBool(url.searchParams.get('list') ?? '');
+      if (list === undefined) return answer(res, method, path, 400, { errors: [] });
+      if (list) operation = 'list';
     }
     if (!operation) return answer(res, method, path, 405, { errors: [] });
     if (operation === 'update' && logicalPath.endsWith('/')) {
@@ -148,9 +151,11 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
       });
     }
     try {
+      // Vault appends a `/` to the path of a list request (vault-transit-api §1.1).
+      const routePath = logicalPath.slice(mountPrefix.length);
       const routed = routeTransit(engine, {
         operation,
-        path: logicalPath.slice(mountPrefix.length),
+        path: operation === 'list' && !routePath.endsWith('/') ? `${routePath}/` : routePath,
         body,
         authorize,
       });
@@ -246,14 +251,22 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
   }
 
   const clusterId = randomUUID();
+  // The TCP listener hands each connection to the HTTP server through the method shim: Node's
+  // HTTP parser refuses Vault's `LIST` verb with a bare 400 before any handler runs.
+  const sockets = new Set<Socket>();
+  const listener = createTcpServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    server.emit('connection', acceptAnyMethod(socket));
+  });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
+    listener.once('error', reject);
+    listener.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      listener.off('error', reject);
       resolve();
     });
   });
-  const bound = server.address() as AddressInfo;
+  const bound = listener.address() as AddressInfo;
   const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
 
   return {
@@ -267,11 +280,18 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
+        listener.close((error) => (error ? reject(error) : resolve()));
+        for (const socket of sockets) socket.destroy();
         engine.reset();
       }),
   };
+}
+
+/** Go's strconv.ParseBool. */
+function parseGoBool(value: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
+  return undefined;
 }
 
 function tokenOf(req: IncomingMessage): string | undefined {

@@ -1080,10 +1080,13 @@ describe('Transit dev server conformance (vault-transit-api §11)', () => {
       await transit('POST', 'encrypt/orders', { batch_input: [{}] }), // 500
       await call('GET', 'sys/health', { token: null }), // 200 without an envelope
       await call('GET', 'auth/token/lookup-self'),
+      await transit('PATCH', 'keys/orders', {}), // 405: transit implements no PATCH
+      await transit('FROB', 'keys/orders'), // 405: a method Node's HTTP parser does not know
     ];
     expect(answers.map((a) => a.status)).toEqual([
-      200, 400, 400, 403, 404, 404, 405, 500, 200, 200,
+      200, 400, 400, 403, 404, 404, 405, 500, 200, 200, 405, 405,
     ]);
+    expect(answers[11]?.body).toEqual({ errors: [] });
     for (const answer of answers) expectJsonHeaders(answer);
     // The normal envelope and error bodies end with a newline.
     expect(answers[0]?.text.endsWith('}\n')).toBe(true);

@@ -31,8 +31,13 @@ const VAULT_CIPHERTEXT = /^vault:v\d+:[A-Za-z0-9+/]+={0,2}$/;
  * The one contract every IKeyManagementService must honour: the seed's eight integration
  * scenarios and ours. `open` is called per test and must give an isolated subject.
  */
-export function describeKmsContract(name: string, open: () => Promise<KmsContractSubject>): void {
-  describe(`IKeyManagementService contract: ${name}`, () => {
+export function describeKmsContract(
+  name: string,
+  open: () => Promise<KmsContractSubject>,
+  options: { readonly skipReason?: string } = {},
+): void {
+  const suite = options.skipReason ? describe.skip : describe;
+  suite(`IKeyManagementService contract: ${name}`, () => {
     async function withKms(work: (kms: IKeyManagementService, session: ISession, subject: KmsContractSubject) => Promise<void>) {
       const subject = await open();
       try {

@@ -1,0 +1,113 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const manifest = JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as Record<string, unknown>;
+
+/** Imports a specifier of the built package in a plain Node process (no vitest, no aliases). */
+function exportedNames(specifier: string): string[] {
+  const script = `import(${JSON.stringify(specifier)}).then((m) => console.log(JSON.stringify(Object.keys(m).sort())))`;
+  const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return JSON.parse(output) as string[];
+}
+
+beforeAll(() => {
+  // Always test what `npm run build` produces now, never a stale dist.
+  execFileSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: 'pipe' });
+}, 120_000);
+
+describe('the built package', () => {
+  it('exports exactly the public names from "."', () => {
+    expect(exportedNames('@ascetic-ddd/nestjs-kms')).toEqual([
+      'BaseSession',
+      'CompositeSession',
+      'CompositeSessionPool',
+      'InMemoryKeyManagementService',
+      'InjectKeyManagementService',
+      'KEY_MANAGEMENT_SERVICE',
+      'KekNotFoundError',
+      'KmsAccessDeniedError',
+      'KmsConfigurationError',
+      'KmsDecryptionError',
+      'KmsError',
+      'KmsInvalidInputError',
+      'KmsModule',
+      'KmsSessionError',
+      'KmsUnavailableError',
+      'RestSession',
+      'RestSessionPool',
+      'SESSION_POOL',
+      'Signal',
+      'VaultTransitService',
+      'extractRequest',
+    ]);
+  });
+
+  it('exports exactly the test helpers from "./testing"', () => {
+    expect(exportedNames('@ascetic-ddd/nestjs-kms/testing')).toEqual(['startTransitDevServer']);
+  });
+
+  it('keeps internals private', () => {
+    expect(() => exportedNames('@ascetic-ddd/nestjs-kms/dist/lib/engine/transit-engine.js')).toThrow(
+      /ERR_PACKAGE_PATH_NOT_EXPORTED/,
+    );
+  });
+
+  it('ships declarations for both entries', () => {
+    expect(existsSync(`${root}/dist/lib/index.d.ts`)).toBe(true);
+    expect(existsSync(`${root}/dist/lib/testing/index.d.ts`)).toBe(true);
+  });
+
+  it('runs the dev server and the service from the built code alone', () => {
+    const script = `
+      import { startTransitDevServer } from '@ascetic-ddd/nestjs-kms/testing';
+      import { RestSessionPool, VaultTransitService } from '@ascetic-ddd/nestjs-kms';
+      const server = await startTransitDevServer();
+      const pool = new RestSessionPool();
+      const kms = new VaultTransitService({ vaultAddr: server.address, vaultToken: server.token });
+      const { dek, encryptedDek } = await pool.session((s) => kms.generateDek(s, 'plain-node'));
+      const back = await pool.session((s) => kms.decryptDek(s, 'plain-node', encryptedDek));
+      pool.close();
+      await server.close();
+      console.log(back.equals(dek) ? 'round-trip ok' : 'mismatch');`;
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    expect(output.trim()).toBe('round-trip ok');
+  });
+});
+
+describe('package.json', () => {
+  it('is an ESM package with typed exports for both entries', () => {
+    expect(manifest['name']).toBe('@ascetic-ddd/nestjs-kms');
+    expect(manifest['type']).toBe('module');
+    expect(manifest['exports']).toEqual({
+      '.': { types: './dist/lib/index.d.ts', default: './dist/lib/index.js' },
+      './testing': { types: './dist/lib/testing/index.d.ts', default: './dist/lib/testing/index.js' },
+      './package.json': './package.json',
+    });
+    expect(manifest['engines']).toEqual({ node: '^20.19.0 || ^22.12.0 || >=24.0.0' });
+  });
+
+  it('has the scripts CI and users rely on', () => {
+    const scripts = manifest['scripts'] as Record<string, string>;
+    for (const script of ['build', 'typecheck', 'lint', 'format:check', 'test', 'start']) {
+      expect(scripts[script], script).toBeTruthy();
+    }
+  });
+
+  it('declares NestJS and its companions as peers', () => {
+    expect(Object.keys(manifest['peerDependencies'] as object).sort()).toEqual([
+      '@nestjs/axios',
+      '@nestjs/common',
+      '@nestjs/core',
+      'axios',
+      'reflect-metadata',
+      'rxjs',
+    ]);
+  });
+});
