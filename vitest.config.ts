@@ -10,7 +10,10 @@ export default defineConfig({
   resolve: {
     alias: [
       // The sample imports the package by name; point the self-reference at the source in tests.
-      { find: /^@ascetic-ddd\/nestjs-kms\/testing$/, replacement: source('./lib/testing/index.ts') },
+      {
+        find: /^@ascetic-ddd\/nestjs-kms\/testing$/,
+        replacement: source('./lib/testing/index.ts'),
+      },
       { find: /^@ascetic-ddd\/nestjs-kms$/, replacement: source('./lib/index.ts') },
     ],
   },

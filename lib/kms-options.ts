@@ -3,7 +3,11 @@ import { messages } from './errors/messages.js';
 import type { KmsModuleOptions, VaultKeyType } from './interfaces/kms-module-options.interface.js';
 import { KEY_PREFIX_PATTERN } from './key-naming/tenant-key-namer.js';
 
-export const VAULT_KEY_TYPES: readonly VaultKeyType[] = ['aes256-gcm96', 'aes128-gcm96', 'chacha20-poly1305'];
+export const VAULT_KEY_TYPES: readonly VaultKeyType[] = [
+  'aes256-gcm96',
+  'aes128-gcm96',
+  'chacha20-poly1305',
+];
 const MOUNT_PATTERN = /^[\w-]+(?:\.[\w-]+)*(?:\/[\w-]+(?:\.[\w-]+)*)*$/;
 const MAX_TIMEOUT_MS = 600_000;
 
@@ -28,30 +32,56 @@ function invalid(option: string, rule: string): KmsConfigurationError {
  * bad option; the message never contains the token.
  */
 export function resolveKmsOptions(options: KmsModuleOptions | undefined): ResolvedKmsOptions {
-  if (!options || typeof options !== 'object') throw invalid('options', 'an options object is required');
-  const { vaultAddr, vaultToken, mount = 'transit', keyType = 'aes256-gcm96', timeoutMs = 10_000 } = options;
+  if (!options || typeof options !== 'object')
+    throw invalid('options', 'an options object is required');
+  const {
+    vaultAddr,
+    vaultToken,
+    mount = 'transit',
+    keyType = 'aes256-gcm96',
+    timeoutMs = 10_000,
+  } = options;
   const { keyPrefix = '', keyName, maxSockets = 32 } = options;
 
   if (typeof vaultAddr !== 'string' || !isHttpUrl(vaultAddr)) {
-    throw invalid('vaultAddr', 'must be an absolute http(s) URL without credentials, query or fragment, e.g. http://127.0.0.1:8200');
+    throw invalid(
+      'vaultAddr',
+      'must be an absolute http(s) URL without credentials, query or fragment, e.g. http://127.0.0.1:8200',
+    );
   }
   if (typeof vaultToken !== 'string' || vaultToken.length === 0) {
     throw invalid('vaultToken', 'must be a non-empty string');
   }
   if (!/^[\x21-\x7e]+$/.test(vaultToken)) {
-    throw invalid('vaultToken', 'must contain only visible ASCII characters (no spaces or line breaks)');
+    throw invalid(
+      'vaultToken',
+      'must contain only visible ASCII characters (no spaces or line breaks)',
+    );
   }
   if (typeof mount !== 'string' || !MOUNT_PATTERN.test(mount)) {
-    throw invalid('mount', 'must be a Vault mount path such as "transit" or "kms/transit" (no leading or trailing "/", no "..")');
+    throw invalid(
+      'mount',
+      'must be a Vault mount path such as "transit" or "kms/transit" (no leading or trailing "/", no "..")',
+    );
   }
   if (!VAULT_KEY_TYPES.includes(keyType)) {
     throw invalid('keyType', `must be one of ${VAULT_KEY_TYPES.join(', ')}`);
   }
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) {
-    throw invalid('timeoutMs', `must be an integer number of milliseconds between 1 and ${MAX_TIMEOUT_MS}`);
+    throw invalid(
+      'timeoutMs',
+      `must be an integer number of milliseconds between 1 and ${MAX_TIMEOUT_MS}`,
+    );
   }
-  if (typeof keyPrefix !== 'string' || !KEY_PREFIX_PATTERN.test(keyPrefix) || keyPrefix.includes('..')) {
-    throw invalid('keyPrefix', 'must be empty or start a valid Vault key name (ASCII letters, digits, "_", then also "-" and ".")');
+  if (
+    typeof keyPrefix !== 'string' ||
+    !KEY_PREFIX_PATTERN.test(keyPrefix) ||
+    keyPrefix.includes('..')
+  ) {
+    throw invalid(
+      'keyPrefix',
+      'must be empty or start a valid Vault key name (ASCII letters, digits, "_", then also "-" and ".")',
+    );
   }
   if (keyName !== undefined && typeof keyName !== 'function') {
     throw invalid('keyName', 'must be a function from tenant id to key name');

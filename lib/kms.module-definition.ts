@@ -9,5 +9,8 @@ export const {
 } = new ConfigurableModuleBuilder<KmsModuleOptions>({ moduleName: 'Kms' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createKmsOptions')
-  .setExtras({ isGlobal: false }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  .setExtras({ isGlobal: false }, (definition, extras) => ({
+    ...definition,
+    global: extras.isGlobal,
+  }))
   .build();

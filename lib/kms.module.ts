@@ -23,7 +23,8 @@ const derivedProviders: Provider[] = [
   },
   {
     provide: RestSessionPool,
-    useFactory: (options: ResolvedKmsOptions) => new RestSessionPool({ maxSockets: options.maxSockets }),
+    useFactory: (options: ResolvedKmsOptions) =>
+      new RestSessionPool({ maxSockets: options.maxSockets }),
     inject: [KMS_RESOLVED_OPTIONS],
   },
   { provide: SESSION_POOL, useExisting: RestSessionPool },

@@ -117,7 +117,7 @@ export class TransitEngine {
   }
 
   listKeys(): string[] {
-    return [...this.keys.keys()].sort();
+    return [...this.keys.keys()].toSorted();
   }
 
   readKey(name: string): Record<string, unknown> | undefined {

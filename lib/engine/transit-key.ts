@@ -86,6 +86,6 @@ export class TransitKey {
       object['convergent_encryption'] = this.convergent;
       if (this.convergent) object['convergent_encryption_version'] = -1;
     }
-    return Object.fromEntries(Object.entries(object).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return Object.fromEntries(Object.entries(object).toSorted(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 }

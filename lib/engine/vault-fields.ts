@@ -90,6 +90,6 @@ export function parseFields(body: Record<string, unknown>, schema: FieldSchema):
     }
     values[name] = convertField(name, type, raw);
   }
-  const warnings = unknown.length > 0 ? [`Endpoint ignored these unrecognized parameters: [${unknown.sort().join(' ')}]`] : [];
+  const warnings = unknown.length > 0 ? [`Endpoint ignored these unrecognized parameters: [${unknown.toSorted().join(' ')}]`] : [];
   return { values, warnings };
 }

@@ -41,18 +41,25 @@ export function classifyVaultError(answer: VaultErrorAnswer): KmsError {
   const has = (needle: string) => errors.some((e) => e.includes(needle));
 
   if (status === 403) {
-    return new KmsAccessDeniedError(messages.accessDenied(operation, text, has('invalid token')), options);
+    return new KmsAccessDeniedError(
+      messages.accessDenied(operation, text, has('invalid token')),
+      options,
+    );
   }
-  if (status === 429) return new KmsUnavailableError(messages.unavailable(operation, text), 'rate-limited', options);
+  if (status === 429)
+    return new KmsUnavailableError(messages.unavailable(operation, text), 'rate-limited', options);
   if (status === 503 && has('Vault is sealed')) {
     return new KmsUnavailableError(messages.unavailable(operation, text), 'sealed', options);
   }
-  if (status >= 500) return new KmsUnavailableError(messages.unavailable(operation, text), 'server-error', options);
+  if (status >= 500)
+    return new KmsUnavailableError(messages.unavailable(operation, text), 'server-error', options);
   if (status === 404) {
-    if (errors.length === 0) return new KekNotFoundError(messages.kekNotFound(operation, keyName), options);
+    if (errors.length === 0)
+      return new KekNotFoundError(messages.kekNotFound(operation, keyName), options);
     return new KmsConfigurationError(messages.unsupportedPath(operation, mount, text), options);
   }
-  if (status === 405) return new KmsConfigurationError(messages.unsupportedPath(operation, mount, text), options);
+  if (status === 405)
+    return new KmsConfigurationError(messages.unsupportedPath(operation, mount, text), options);
   if (status === 400) {
     if (NOT_FOUND_400.some(has) || errors.some((e) => NOT_FOUND_EXACT_400.includes(e))) {
       return new KekNotFoundError(messages.kekNotFound(operation, keyName), options);

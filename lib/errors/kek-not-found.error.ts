@@ -1,4 +1,4 @@
-import { KmsError, type KmsErrorOptions } from './kms.error.js';
+import { KmsError } from './kms.error.js';
 
 /**
  * The tenant has no key-encryption key: it was never created, or it was deleted
@@ -8,8 +8,4 @@ import { KmsError, type KmsErrorOptions } from './kms.error.js';
 export class KekNotFoundError extends KmsError {
   readonly code = 'KMS_KEK_NOT_FOUND';
   readonly retryable = false;
-
-  constructor(message: string, options?: KmsErrorOptions) {
-    super(message, options);
-  }
 }

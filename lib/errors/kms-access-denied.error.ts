@@ -1,4 +1,4 @@
-import { KmsError, type KmsErrorOptions } from './kms.error.js';
+import { KmsError } from './kms.error.js';
 
 /**
  * Vault refused the token (missing, expired, revoked) or its policy lacks a capability.
@@ -7,8 +7,4 @@ import { KmsError, type KmsErrorOptions } from './kms.error.js';
 export class KmsAccessDeniedError extends KmsError {
   readonly code = 'KMS_ACCESS_DENIED';
   readonly retryable = false;
-
-  constructor(message: string, options?: KmsErrorOptions) {
-    super(message, options);
-  }
 }

@@ -1,4 +1,4 @@
-import { KmsError, type KmsErrorOptions } from './kms.error.js';
+import { KmsError } from './kms.error.js';
 
 /**
  * The library is set up wrongly: an invalid module option (the message names it), or a Vault
@@ -8,8 +8,4 @@ import { KmsError, type KmsErrorOptions } from './kms.error.js';
 export class KmsConfigurationError extends KmsError {
   readonly code = 'KMS_CONFIGURATION';
   readonly retryable = false;
-
-  constructor(message: string, options?: KmsErrorOptions) {
-    super(message, options);
-  }
 }

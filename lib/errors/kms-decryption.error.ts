@@ -1,4 +1,4 @@
-import { KmsError, type KmsErrorOptions } from './kms.error.js';
+import { KmsError } from './kms.error.js';
 
 /**
  * The ciphertext could not be decrypted: it was tampered with, belongs to another tenant or to a
@@ -8,8 +8,4 @@ import { KmsError, type KmsErrorOptions } from './kms.error.js';
 export class KmsDecryptionError extends KmsError {
   readonly code = 'KMS_DECRYPTION_FAILED';
   readonly retryable = false;
-
-  constructor(message: string, options?: KmsErrorOptions) {
-    super(message, options);
-  }
 }

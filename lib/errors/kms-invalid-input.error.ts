@@ -1,4 +1,4 @@
-import { KmsError, type KmsErrorOptions } from './kms.error.js';
+import { KmsError } from './kms.error.js';
 
 /**
  * The caller passed something that cannot be used (a bad tenant id, an empty DEK, a string
@@ -9,8 +9,4 @@ import { KmsError, type KmsErrorOptions } from './kms.error.js';
 export class KmsInvalidInputError extends KmsError {
   readonly code = 'KMS_INVALID_INPUT';
   readonly retryable = false;
-
-  constructor(message: string, options?: KmsErrorOptions) {
-    super(message, options);
-  }
 }

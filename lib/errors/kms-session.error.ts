@@ -1,4 +1,4 @@
-import { KmsError, type KmsErrorOptions } from './kms.error.js';
+import { KmsError } from './kms.error.js';
 
 /**
  * A session was used after its scope ended, or lacks the part an operation needs
@@ -8,8 +8,4 @@ import { KmsError, type KmsErrorOptions } from './kms.error.js';
 export class KmsSessionError extends KmsError {
   readonly code = 'KMS_SESSION';
   readonly retryable = false;
-
-  constructor(message: string, options?: KmsErrorOptions) {
-    super(message, options);
-  }
 }

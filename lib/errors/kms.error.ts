@@ -24,7 +24,7 @@ export abstract class KmsError extends Error {
   /** Vault's error strings, verbatim. */
   declare readonly vaultErrors?: readonly string[];
 
-  protected constructor(message: string, options: KmsErrorOptions = {}) {
+  constructor(message: string, options: KmsErrorOptions = {}) {
     super(message, options.cause ? { cause: options.cause } : undefined);
     this.name = new.target.name;
     if (options.status !== undefined) this.status = options.status;

@@ -26,7 +26,9 @@ export function tenantIdText(tenantId: unknown): string {
     if (!Number.isSafeInteger(tenantId)) throw new KmsInvalidInputError(messages.tenantIdNumber());
     return String(tenantId === 0 ? 0 : tenantId);
   }
-  throw new KmsInvalidInputError(messages.tenantIdType(tenantId === null ? 'null' : typeof tenantId));
+  throw new KmsInvalidInputError(
+    messages.tenantIdType(tenantId === null ? 'null' : typeof tenantId),
+  );
 }
 
 /**

@@ -63,7 +63,13 @@ export abstract class BaseSession implements ISession {
       outcome = 'committed';
       return result;
     } finally {
-      signals.atomicEnded.emit({ pool, sessionId, depth, outcome, durationMs: performance.now() - started });
+      signals.atomicEnded.emit({
+        pool,
+        sessionId,
+        depth,
+        outcome,
+        durationMs: performance.now() - started,
+      });
     }
   }
 
@@ -76,7 +82,10 @@ export abstract class BaseSession implements ISession {
    * Opens an atomic scope one level deeper, runs `run` with the child session, then commits
    * (when `run` resolves) or rolls back (when it rejects, rethrowing the error).
    */
-  protected abstract runAtomic<T>(scope: SessionScope, run: (child: BaseSession) => Promise<T>): Promise<T>;
+  protected abstract runAtomic<T>(
+    scope: SessionScope,
+    run: (child: BaseSession) => Promise<T>,
+  ): Promise<T>;
 }
 
 let nextSessionNumber = 0;
@@ -106,6 +115,11 @@ export async function runInSession<S extends BaseSession, T>(
     return result;
   } finally {
     session.end();
-    signals.sessionEnded.emit({ pool, sessionId, outcome, durationMs: performance.now() - started });
+    signals.sessionEnded.emit({
+      pool,
+      sessionId,
+      outcome,
+      durationMs: performance.now() - started,
+    });
   }
 }

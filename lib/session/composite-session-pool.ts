@@ -51,7 +51,12 @@ export class CompositeSessionPool implements ISessionPool {
     const open = (index: number, opened: ISession[]): Promise<T> => {
       const pool = this.pools[index];
       if (pool) return pool.session((part) => open(index + 1, [...opened, part]));
-      const scope = { pool: 'composite', sessionId: newSessionId('composite'), signals: this.signals, depth: 0 };
+      const scope = {
+        pool: 'composite',
+        sessionId: newSessionId('composite'),
+        signals: this.signals,
+        depth: 0,
+      };
       return runInSession(new CompositeSession(opened, scope), scope, work);
     };
     return open(0, []);

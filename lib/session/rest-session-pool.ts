@@ -54,7 +54,12 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
   }
 
   session<T>(work: (session: ISession) => Promise<T>): Promise<T> {
-    const scope = { pool: this.name, sessionId: newSessionId(this.name), signals: this.signals, depth: 0 };
+    const scope = {
+      pool: this.name,
+      sessionId: newSessionId(this.name),
+      signals: this.signals,
+      depth: 0,
+    };
     return runInSession(new RestSession(this.http, scope), scope, work);
   }
 
@@ -82,12 +87,20 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
   private onError(error: unknown): Promise<never> {
     const axiosError = error as AxiosError;
     if (axiosError?.config) {
-      this.emitEnded(axiosError.config, axiosError.response?.status, axiosError.response ? undefined : axiosError.code);
+      this.emitEnded(
+        axiosError.config,
+        axiosError.response?.status,
+        axiosError.response ? undefined : axiosError.code,
+      );
     }
     return Promise.reject(error);
   }
 
-  private emitEnded(config: InternalAxiosRequestConfig, status: number | undefined, errorCode: string | undefined): void {
+  private emitEnded(
+    config: InternalAxiosRequestConfig,
+    status: number | undefined,
+    errorCode: string | undefined,
+  ): void {
     const started = this.startedAt.get(config) ?? performance.now();
     this.signals.requestEnded.emit({
       pool: this.name,

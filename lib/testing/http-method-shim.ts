@@ -143,34 +143,45 @@ export class MethodRewriter {
 }
 
 /**
- * Wraps a client socket in a duplex whose readable side is the socket's bytes with unknown
- * methods rewritten (see {@link MethodRewriter}); writes go straight to the socket. Hand it to
- * `http.Server` with `server.emit('connection', duplex)`.
+ * A client socket whose readable side is the socket's bytes with unknown methods rewritten (see
+ * {@link MethodRewriter}); writes go straight to the socket. Hand it to `http.Server` with
+ * `server.emit('connection', connection)`.
  */
-export function acceptAnyMethod(socket: Socket): Duplex {
-  const rewriter = new MethodRewriter();
-  const duplex = new Duplex({
-    allowHalfOpen: true,
-    read: () => {
-      socket.resume();
-    },
-    write: (chunk: Buffer, _encoding, callback) => {
-      socket.write(chunk, callback);
-    },
-    final: (callback) => {
-      socket.end(() => callback());
-    },
-    destroy: (error, callback) => {
-      socket.destroy(error ?? undefined);
-      callback(error);
-    },
-  });
-  socket.on('data', (chunk: Buffer) => {
-    const bytes = rewriter.push(chunk);
-    if (bytes.length > 0 && !duplex.push(bytes)) socket.pause();
-  });
-  socket.on('end', () => duplex.push(null));
-  socket.on('error', (error) => duplex.destroy(error));
-  socket.on('close', () => duplex.destroy());
-  return duplex;
+export class MethodShimConnection extends Duplex {
+  private readonly rewriter = new MethodRewriter();
+
+  constructor(private readonly socket: Socket) {
+    super({ allowHalfOpen: true });
+    socket.on('data', (chunk: Buffer) => {
+      const bytes = this.rewriter.push(chunk);
+      if (bytes.length > 0 && !this.push(bytes)) socket.pause();
+    });
+    socket.on('end', () => this.push(null));
+    socket.on('timeout', () => this.emit('timeout'));
+    socket.on('error', (error) => this.destroy(error));
+    socket.on('close', () => this.destroy());
+  }
+
+  /** Lets the HTTP server apply its keep-alive timeout to the real socket. */
+  setTimeout(ms: number, callback?: () => void): this {
+    this.socket.setTimeout(ms, callback);
+    return this;
+  }
+
+  override _read(): void {
+    this.socket.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.socket.write(chunk, callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.socket.end(() => callback());
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.socket.destroy(error ?? undefined);
+    callback(error);
+  }
 }

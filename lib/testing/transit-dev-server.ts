@@ -5,7 +5,7 @@ import { TransitEngine } from '../engine/transit-engine.js';
 import { routeTransit, type Capability, type LogicalOperation } from '../engine/transit-router.js';
 import { TransitError } from '../engine/transit.error.js';
 import { DevServerTokens, newTokenId, type DevServerToken, type DevServerTokenOptions } from './dev-server-tokens.js';
-import { acceptAnyMethod, ORIGINAL_METHOD_HEADER } from './http-method-shim.js';
+import { MethodShimConnection, ORIGINAL_METHOD_HEADER } from './http-method-shim.js';
 
 /** @publicApi */
 export interface TransitDevServerOptions {
@@ -257,7 +257,7 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
   const listener = createTcpServer({ allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    server.emit('connection', acceptAnyMethod(socket));
+    server.emit('connection', new MethodShimConnection(socket));
   });
   await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);

@@ -7,7 +7,8 @@ describeKmsContract('InMemoryKeyManagementService', async () => {
   return {
     kms,
     pool,
-    setMinDecryptionVersion: async (tenantId, version) => kms.configureKek(tenantId, { minDecryptionVersion: version }),
+    setMinDecryptionVersion: async (tenantId, version) =>
+      kms.configureKek(tenantId, { minDecryptionVersion: version }),
     ioCount: () => kms.calls.length,
     close: async () => pool.close(),
   };

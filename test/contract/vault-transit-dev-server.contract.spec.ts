@@ -11,7 +11,13 @@ describeKmsContract('VaultTransitService ⟷ Transit dev server (HTTP)', async (
     kms,
     pool,
     setMinDecryptionVersion: (tenantId, version) =>
-      vaultSetMinDecryptionVersion(server.address, server.token, 'transit', kms.keyNameFor(tenantId), version),
+      vaultSetMinDecryptionVersion(
+        server.address,
+        server.token,
+        'transit',
+        kms.keyNameFor(tenantId),
+        version,
+      ),
     ioCount: () => server.requests.length,
     close: async () => {
       pool.close();

@@ -340,13 +340,37 @@ describe('Transit dev server conformance (vault-transit-api §11)', () => {
     expectError(await transit('GET', 'keys?list=true'), 404, []);
     await createKey('payments');
     await createKey('orders');
-    for (const answer of [await transit('LIST', 'keys'), await transit('GET', 'keys?list=true')]) {
+    const lists = [
+      await transit('LIST', 'keys'),
+      await transit('LIST', 'keys/'),
+      await transit('GET', 'keys?list=true'),
+      await transit('GET', 'keys/?list=true'),
+    ];
+    for (const answer of lists) {
       expect(dataOf(answer)).toEqual({ keys: ['orders', 'payments'] });
       expect(Object.keys(answer.body)).toEqual(ENVELOPE_FIELDS);
+      expectJsonHeaders(answer);
     }
+    expect(server.requests.filter((r) => r.method === 'LIST').map((r) => r.status)).toEqual([
+      404, 200, 200,
+    ]);
     // Without list=true a GET on keys is a read, which the path does not implement.
     expectError(await transit('GET', 'keys'), 405, [UNSUPPORTED_OPERATION]);
+    expectError(await transit('GET', 'keys?list=false'), 405, [UNSUPPORTED_OPERATION]);
     expectError(await transit('GET', 'keys?list=maybe'), 400, []);
+    // A list request gets a `/` appended: `keys/orders/` matches no route.
+    expectError(await transit('LIST', 'keys/orders'), 404, [UNSUPPORTED_PATH]);
+    // LIST keeps working on a kept-alive connection after a chunked request body.
+    const chunked = await fetch(`${server.address}/v1/transit/encrypt/orders`, {
+      method: 'POST',
+      headers: { 'X-Vault-Token': server.token },
+      body: new Blob([JSON.stringify({ plaintext: HELLO })]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.headers.get('content-type')).toBe('application/json');
+    expect(chunked.status).toBe(200);
+    await chunked.arrayBuffer();
+    expect(dataOf(await transit('LIST', 'keys'))['keys']).toEqual(['orders', 'payments']);
   });
 
   it('§11.10 DELETE keys/:name answers 400 unless deletion_allowed, then 204 with an empty body', async () => {

@@ -52,7 +52,10 @@ const options = (): KmsModuleOptions => ({ vaultAddr: server.address, vaultToken
 
 describe('KmsModule', () => {
   it('forRoot registers the service, the pool and their aliases', async () => {
-    moduleRef = await Test.createTestingModule({ imports: [KmsModule.forRoot(options())], providers: [CustomerKeys] }).compile();
+    moduleRef = await Test.createTestingModule({
+      imports: [KmsModule.forRoot(options())],
+      providers: [CustomerKeys],
+    }).compile();
     await expectWorkingModule(moduleRef);
     expect(moduleRef.get(CustomerKeys).kms).toBe(moduleRef.get(KEY_MANAGEMENT_SERVICE));
   });
@@ -62,7 +65,13 @@ describe('KmsModule', () => {
       imports: [
         ConfigModule.forRoot({
           ignoreEnvFile: true,
-          load: [() => ({ VAULT_ADDR: server.address, VAULT_TOKEN: server.token, TRANSIT_MOUNT: 'transit' })],
+          load: [
+            () => ({
+              VAULT_ADDR: server.address,
+              VAULT_TOKEN: server.token,
+              TRANSIT_MOUNT: 'transit',
+            }),
+          ],
         }),
         KmsModule.forRootAsync({
           imports: [ConfigModule],
@@ -92,7 +101,9 @@ describe('KmsModule', () => {
         return options();
       }
     }
-    moduleRef = await Test.createTestingModule({ imports: [KmsModule.forRootAsync({ useClass: KmsConfig })] }).compile();
+    moduleRef = await Test.createTestingModule({
+      imports: [KmsModule.forRootAsync({ useClass: KmsConfig })],
+    }).compile();
     await expectWorkingModule(moduleRef);
   });
 
@@ -106,7 +117,9 @@ describe('KmsModule', () => {
     @Module({ providers: [SharedKmsConfig], exports: [SharedKmsConfig] })
     class SharedConfigModule {}
     moduleRef = await Test.createTestingModule({
-      imports: [KmsModule.forRootAsync({ imports: [SharedConfigModule], useExisting: SharedKmsConfig })],
+      imports: [
+        KmsModule.forRootAsync({ imports: [SharedConfigModule], useExisting: SharedKmsConfig }),
+      ],
     }).compile();
     await expectWorkingModule(moduleRef);
   });
@@ -124,7 +137,9 @@ describe('KmsModule', () => {
     @Module({ providers: [CustomerKeys] })
     class IsolatedFeatureModule {}
     await expect(
-      Test.createTestingModule({ imports: [KmsModule.forRoot(options()), IsolatedFeatureModule] }).compile(),
+      Test.createTestingModule({
+        imports: [KmsModule.forRoot(options()), IsolatedFeatureModule],
+      }).compile(),
     ).rejects.toThrow(/can't resolve dependencies/i);
   });
 
@@ -133,20 +148,26 @@ describe('KmsModule', () => {
     ['vaultToken', { vaultToken: '' }],
     ['mount', { mount: '../sys' }],
     ['timeoutMs', { timeoutMs: -1 }],
-  ])('fails at bootstrap on a bad %s, with a configuration error naming it', async (option, bad) => {
-    const error = await Test.createTestingModule({
-      imports: [KmsModule.forRootAsync({ useFactory: () => ({ ...options(), ...bad }) })],
-    })
-      .compile()
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(KmsConfigurationError);
-    expect((error as Error).message).toContain(`"${option}"`);
-    expect((error as Error).message).not.toContain(server.token);
-  });
+  ])(
+    'fails at bootstrap on a bad %s, with a configuration error naming it',
+    async (option, bad) => {
+      const error = await Test.createTestingModule({
+        imports: [KmsModule.forRootAsync({ useFactory: () => ({ ...options(), ...bad }) })],
+      })
+        .compile()
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(KmsConfigurationError);
+      expect((error as Error).message).toContain(`"${option}"`);
+      expect((error as Error).message).not.toContain(server.token);
+    },
+  );
 
   it('lets tests swap in the in-memory provider with overrideProvider', async () => {
     const inMemory = new InMemoryKeyManagementService();
-    moduleRef = await Test.createTestingModule({ imports: [KmsModule.forRoot(options())], providers: [CustomerKeys] })
+    moduleRef = await Test.createTestingModule({
+      imports: [KmsModule.forRoot(options())],
+      providers: [CustomerKeys],
+    })
       .overrideProvider(KEY_MANAGEMENT_SERVICE)
       .useValue(inMemory)
       .compile();
@@ -160,7 +181,9 @@ describe('KmsModule', () => {
   });
 
   it('closes the pool’s keep-alive sockets on application shutdown', async () => {
-    moduleRef = await Test.createTestingModule({ imports: [KmsModule.forRoot(options())] }).compile();
+    moduleRef = await Test.createTestingModule({
+      imports: [KmsModule.forRoot(options())],
+    }).compile();
     await moduleRef.init();
     await expectWorkingModule(moduleRef);
     const pool = moduleRef.get(RestSessionPool);

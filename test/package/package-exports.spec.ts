@@ -4,11 +4,14 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const manifest = JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as Record<string, unknown>;
+const manifest = JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as Record<
+  string,
+  unknown
+>;
 
 /** Imports a specifier of the built package in a plain Node process (no vitest, no aliases). */
 function exportedNames(specifier: string): string[] {
-  const script = `import(${JSON.stringify(specifier)}).then((m) => console.log(JSON.stringify(Object.keys(m).sort())))`;
+  const script = `import(${JSON.stringify(specifier)}).then((m) => console.log(JSON.stringify(Object.keys(m).toSorted())))`;
   const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
     cwd: root,
     encoding: 'utf8',
@@ -54,9 +57,9 @@ describe('the built package', () => {
   });
 
   it('keeps internals private', () => {
-    expect(() => exportedNames('@ascetic-ddd/nestjs-kms/dist/lib/engine/transit-engine.js')).toThrow(
-      /ERR_PACKAGE_PATH_NOT_EXPORTED/,
-    );
+    expect(() =>
+      exportedNames('@ascetic-ddd/nestjs-kms/dist/lib/engine/transit-engine.js'),
+    ).toThrow(/ERR_PACKAGE_PATH_NOT_EXPORTED/);
   });
 
   it('ships declarations for both entries', () => {
@@ -76,7 +79,10 @@ describe('the built package', () => {
       pool.close();
       await server.close();
       console.log(back.equals(dek) ? 'round-trip ok' : 'mismatch');`;
-    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: root,
+      encoding: 'utf8',
+    });
     expect(output.trim()).toBe('round-trip ok');
   });
 });
@@ -87,7 +93,10 @@ describe('package.json', () => {
     expect(manifest['type']).toBe('module');
     expect(manifest['exports']).toEqual({
       '.': { types: './dist/lib/index.d.ts', default: './dist/lib/index.js' },
-      './testing': { types: './dist/lib/testing/index.d.ts', default: './dist/lib/testing/index.js' },
+      './testing': {
+        types: './dist/lib/testing/index.d.ts',
+        default: './dist/lib/testing/index.js',
+      },
       './package.json': './package.json',
     });
     expect(manifest['engines']).toEqual({ node: '^20.19.0 || ^22.12.0 || >=24.0.0' });
@@ -101,7 +110,7 @@ describe('package.json', () => {
   });
 
   it('declares NestJS and its companions as peers', () => {
-    expect(Object.keys(manifest['peerDependencies'] as object).sort()).toEqual([
+    expect(Object.keys(manifest['peerDependencies'] as object).toSorted()).toEqual([
       '@nestjs/axios',
       '@nestjs/common',
       '@nestjs/core',

@@ -15,7 +15,11 @@ describeKmsContract(
   'VaultTransitService ⟷ real Vault',
   async () => {
     if (!vault.available) throw new Error('unreachable: the suite is skipped without a Vault');
-    const kms = new VaultTransitService({ vaultAddr: vault.address, vaultToken: vault.token, mount: vault.mount });
+    const kms = new VaultTransitService({
+      vaultAddr: vault.address,
+      vaultToken: vault.token,
+      mount: vault.mount,
+    });
     const pool = new RestSessionPool();
     let requests = 0;
     pool.signals.requestStarted.connect(() => {
@@ -25,7 +29,13 @@ describeKmsContract(
       kms,
       pool,
       setMinDecryptionVersion: (tenantId, version) =>
-        vaultSetMinDecryptionVersion(vault.address, vault.token, vault.mount, kms.keyNameFor(tenantId), version),
+        vaultSetMinDecryptionVersion(
+          vault.address,
+          vault.token,
+          vault.mount,
+          kms.keyNameFor(tenantId),
+          version,
+        ),
       ioCount: () => requests,
       close: async () => pool.close(),
     };

@@ -91,9 +91,27 @@ describe('RestSessionPool', () => {
       { pool: 'rest', method: 'POST', path: '/v1/transit/datakey/plaintext/signals' },
     ]);
     expect(ended).toEqual([
-      { pool: 'rest', method: 'POST', path: '/v1/transit/datakey/plaintext/signals', status: 400, durationMs: expect.any(Number) },
-      { pool: 'rest', method: 'POST', path: '/v1/transit/keys/signals', status: 200, durationMs: expect.any(Number) },
-      { pool: 'rest', method: 'POST', path: '/v1/transit/datakey/plaintext/signals', status: 200, durationMs: expect.any(Number) },
+      {
+        pool: 'rest',
+        method: 'POST',
+        path: '/v1/transit/datakey/plaintext/signals',
+        status: 400,
+        durationMs: expect.any(Number),
+      },
+      {
+        pool: 'rest',
+        method: 'POST',
+        path: '/v1/transit/keys/signals',
+        status: 200,
+        durationMs: expect.any(Number),
+      },
+      {
+        pool: 'rest',
+        method: 'POST',
+        path: '/v1/transit/datakey/plaintext/signals',
+        status: 200,
+        durationMs: expect.any(Number),
+      },
     ]);
     expectNoSecrets(JSON.stringify([started, ended]), [server.token, dek]);
   });
@@ -110,7 +128,10 @@ describe('RestSessionPool', () => {
   });
 
   it('all sessions share one HTTP client and keep-alive sockets', async () => {
-    const clients = await Promise.all([rest.session(async (s) => extractRequest(s)), rest.session(async (s) => extractRequest(s))]);
+    const clients = await Promise.all([
+      rest.session(async (s) => extractRequest(s)),
+      rest.session(async (s) => extractRequest(s)),
+    ]);
     expect(clients[0]).toBe(clients[1]);
     const kms = new VaultTransitService({ vaultAddr: server.address, vaultToken: server.token });
     const sockets = new Set<unknown>();
@@ -144,7 +165,16 @@ describe('CompositeSessionPool', () => {
         await tx.atomic(async () => db.log.push('nested work'));
       }),
     );
-    expect(db.log).toEqual(['open', 'begin tx', 'work', 'begin savepoint2', 'nested work', 'commit savepoint2', 'commit tx', 'close']);
+    expect(db.log).toEqual([
+      'open',
+      'begin tx',
+      'work',
+      'begin savepoint2',
+      'nested work',
+      'commit savepoint2',
+      'commit tx',
+      'close',
+    ]);
   });
 
   it('a failure rolls every part back and closes the session', async () => {

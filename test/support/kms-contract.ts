@@ -25,6 +25,24 @@ export function freshTenant(): string {
   return `contract-${process.pid}-${Date.now().toString(36)}-${tenantSequence}`;
 }
 
+type ContractWork = (
+  kms: IKeyManagementService,
+  session: ISession,
+  subject: KmsContractSubject,
+) => Promise<void>;
+
+async function runWithSubject(
+  open: () => Promise<KmsContractSubject>,
+  work: ContractWork,
+): Promise<void> {
+  const subject = await open();
+  try {
+    await subject.pool.session((session) => work(subject.kms, session, subject));
+  } finally {
+    await subject.close();
+  }
+}
+
 const VAULT_CIPHERTEXT = /^vault:v\d+:[A-Za-z0-9+/]+={0,2}$/;
 
 /**
@@ -37,16 +55,8 @@ export function describeKmsContract(
   options: { readonly skipReason?: string } = {},
 ): void {
   const suite = options.skipReason ? describe.skip : describe;
+  const withKms = (work: ContractWork) => runWithSubject(open, work);
   suite(`IKeyManagementService contract: ${name}`, () => {
-    async function withKms(work: (kms: IKeyManagementService, session: ISession, subject: KmsContractSubject) => Promise<void>) {
-      const subject = await open();
-      try {
-        await subject.pool.session((session) => work(subject.kms, session, subject));
-      } finally {
-        await subject.close();
-      }
-    }
-
     // --- the seed's eight scenarios -------------------------------------------------------
     it('seed 1: rotate, then encrypt and decrypt a DEK', () =>
       withKms(async (kms, s) => {
@@ -118,11 +128,15 @@ export function describeKmsContract(
         const owner = freshTenant();
         const other = freshTenant();
         const { encryptedDek } = await kms.generateDek(s, owner);
-        await expect(kms.decryptDek(s, other, encryptedDek)).rejects.toBeInstanceOf(KekNotFoundError);
+        await expect(kms.decryptDek(s, other, encryptedDek)).rejects.toBeInstanceOf(
+          KekNotFoundError,
+        );
         await kms.generateDek(s, other);
         const error = await kms.decryptDek(s, other, encryptedDek).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(KmsDecryptionError);
-        expect((error as KmsDecryptionError).vaultErrors).toEqual(['cipher: message authentication failed']);
+        expect((error as KmsDecryptionError).vaultErrors).toEqual([
+          'cipher: message authentication failed',
+        ]);
       }));
 
     // --- beyond the seed ------------------------------------------------------------------
@@ -160,9 +174,13 @@ export function describeKmsContract(
           kms.decryptDek(s, tenant, v2).catch((e: unknown) => e),
         ]);
         expect(e1).toBeInstanceOf(KmsDecryptionError);
-        expect((e1 as KmsDecryptionError).vaultErrors).toEqual(['cipher: message authentication failed']);
+        expect((e1 as KmsDecryptionError).vaultErrors).toEqual([
+          'cipher: message authentication failed',
+        ]);
         expect(e2).toBeInstanceOf(KmsDecryptionError);
-        expect((e2 as KmsDecryptionError).vaultErrors).toEqual(['invalid ciphertext: version is too new']);
+        expect((e2 as KmsDecryptionError).vaultErrors).toEqual([
+          'invalid ciphertext: version is too new',
+        ]);
       }));
 
     it('versions below min_decryption_version stop decrypting; rewrapped DEKs keep working', () =>
@@ -197,7 +215,9 @@ export function describeKmsContract(
         const payload = Buffer.from(text.slice('vault:v1:'.length), 'base64');
         payload[20] = (payload[20] ?? 0) ^ 0x01;
         const tampered = Buffer.from(`vault:v1:${payload.toString('base64')}`);
-        await expect(kms.decryptDek(s, tenant, tampered)).rejects.toBeInstanceOf(KmsDecryptionError);
+        await expect(kms.decryptDek(s, tenant, tampered)).rejects.toBeInstanceOf(
+          KmsDecryptionError,
+        );
         await expect(kms.rewrapDek(s, tenant, tampered)).rejects.toBeInstanceOf(KmsDecryptionError);
       }));
 
@@ -206,17 +226,57 @@ export function describeKmsContract(
         const tenant = freshTenant();
         const { encryptedDek } = await kms.generateDek(s, tenant);
         const before = subject.ioCount();
-        const hostileIds: unknown[] = ['a/rotate', '../sys/seal', 'x%2Fconfig', '', 'ünï', 'a b', 'a..b', '-a', 'a-',
-          'a\nb', 'a?list=true', 'a#x', '%2e%2e', 1.5, -0.5, Number.NaN, null, undefined, {}, [], true, 'a'.repeat(300)];
+        const hostileIds: unknown[] = [
+          'a/rotate',
+          '../sys/seal',
+          'x%2Fconfig',
+          '',
+          'ünï',
+          'a b',
+          'a..b',
+          '-a',
+          'a-',
+          'a\nb',
+          'a?list=true',
+          'a#x',
+          '%2e%2e',
+          1.5,
+          -0.5,
+          Number.NaN,
+          null,
+          undefined,
+          {},
+          [],
+          true,
+          'a'.repeat(300),
+        ];
         for (const id of hostileIds) {
-          await expect(kms.generateDek(s, id as TenantId)).rejects.toBeInstanceOf(KmsInvalidInputError);
-          await expect(kms.rotateKek(s, id as TenantId)).rejects.toBeInstanceOf(KmsInvalidInputError);
-          await expect(kms.deleteKek(s, id as TenantId)).rejects.toBeInstanceOf(KmsInvalidInputError);
-          await expect(kms.decryptDek(s, id as TenantId, encryptedDek)).rejects.toBeInstanceOf(KmsInvalidInputError);
+          await expect(kms.generateDek(s, id as TenantId)).rejects.toBeInstanceOf(
+            KmsInvalidInputError,
+          );
+          await expect(kms.rotateKek(s, id as TenantId)).rejects.toBeInstanceOf(
+            KmsInvalidInputError,
+          );
+          await expect(kms.deleteKek(s, id as TenantId)).rejects.toBeInstanceOf(
+            KmsInvalidInputError,
+          );
+          await expect(kms.decryptDek(s, id as TenantId, encryptedDek)).rejects.toBeInstanceOf(
+            KmsInvalidInputError,
+          );
         }
-        const badDeks: unknown[] = [Buffer.alloc(0), 'a string', [1, 2, 3], null, undefined, 42, Buffer.alloc(2048)];
+        const badDeks: unknown[] = [
+          Buffer.alloc(0),
+          'a string',
+          [1, 2, 3],
+          null,
+          undefined,
+          42,
+          Buffer.alloc(2048),
+        ];
         for (const dek of badDeks) {
-          await expect(kms.encryptDek(s, tenant, dek as Uint8Array)).rejects.toBeInstanceOf(KmsInvalidInputError);
+          await expect(kms.encryptDek(s, tenant, dek as Uint8Array)).rejects.toBeInstanceOf(
+            KmsInvalidInputError,
+          );
         }
         const badCiphertexts: unknown[] = [
           Buffer.alloc(0),
@@ -233,8 +293,12 @@ export function describeKmsContract(
           Buffer.from(encryptedDek.toString() + '\n'),
         ];
         for (const bad of badCiphertexts) {
-          await expect(kms.decryptDek(s, tenant, bad as Uint8Array)).rejects.toBeInstanceOf(KmsInvalidInputError);
-          await expect(kms.rewrapDek(s, tenant, bad as Uint8Array)).rejects.toBeInstanceOf(KmsInvalidInputError);
+          await expect(kms.decryptDek(s, tenant, bad as Uint8Array)).rejects.toBeInstanceOf(
+            KmsInvalidInputError,
+          );
+          await expect(kms.rewrapDek(s, tenant, bad as Uint8Array)).rejects.toBeInstanceOf(
+            KmsInvalidInputError,
+          );
         }
         expect(subject.ioCount()).toBe(before);
       }));
@@ -242,7 +306,9 @@ export function describeKmsContract(
     it('concurrent first uses of a tenant all succeed and share one KEK', () =>
       withKms(async (kms, s) => {
         const tenant = freshTenant();
-        const generated = await Promise.all(Array.from({ length: 8 }, () => kms.generateDek(s, tenant)));
+        const generated = await Promise.all(
+          Array.from({ length: 8 }, () => kms.generateDek(s, tenant)),
+        );
         for (const { dek, encryptedDek } of generated) {
           expect(encryptedDek.toString()).toMatch(/^vault:v1:/);
           expect(await kms.decryptDek(s, tenant, encryptedDek)).toEqual(dek);
@@ -253,7 +319,9 @@ export function describeKmsContract(
       const subject = await open();
       try {
         const stale = await subject.pool.session(async (session) => session);
-        await expect(subject.kms.generateDek(stale, freshTenant())).rejects.toBeInstanceOf(KmsSessionError);
+        await expect(subject.kms.generateDek(stale, freshTenant())).rejects.toBeInstanceOf(
+          KmsSessionError,
+        );
       } finally {
         await subject.close();
       }
@@ -262,7 +330,9 @@ export function describeKmsContract(
     it('works inside nested atomic scopes', () =>
       withKms(async (kms, s) => {
         const tenant = freshTenant();
-        const dek = await s.atomic((tx) => tx.atomic(async (inner) => kms.generateDek(inner, tenant)));
+        const dek = await s.atomic((tx) =>
+          tx.atomic(async (inner) => kms.generateDek(inner, tenant)),
+        );
         expect(await kms.decryptDek(s, tenant, dek.encryptedDek)).toEqual(dek.dek);
       }));
   });

@@ -1,6 +1,12 @@
 /** Where a real Vault for the contract suite comes from, or why there is none. */
 export type RealVault =
-  | { readonly available: true; readonly address: string; readonly token: string; readonly mount: string; stop(): Promise<void> }
+  | {
+      readonly available: true;
+      readonly address: string;
+      readonly token: string;
+      readonly mount: string;
+      stop(): Promise<void>;
+    }
   | { readonly available: false; readonly reason: string };
 
 const VAULT_IMAGE = 'hashicorp/vault:1.21';
@@ -15,9 +21,16 @@ export async function findRealVault(): Promise<RealVault> {
   const mount = process.env['TEST_VAULT_MOUNT'] ?? 'transit';
   if (address) {
     const token = process.env['TEST_VAULT_TOKEN'];
-    if (!token) return { available: false, reason: 'TEST_VAULT_ADDR is set but TEST_VAULT_TOKEN is not' };
+    if (!token)
+      return { available: false, reason: 'TEST_VAULT_ADDR is set but TEST_VAULT_TOKEN is not' };
     await enableTransit(address, token, mount);
-    return { available: true, address: address.replace(/\/+$/, ''), token, mount, stop: async () => undefined };
+    return {
+      available: true,
+      address: address.replace(/\/+$/, ''),
+      token,
+      mount,
+      stop: async () => undefined,
+    };
   }
   let runtimeError: string;
   try {
@@ -28,9 +41,15 @@ export async function findRealVault(): Promise<RealVault> {
     const container = await new VaultContainer(VAULT_IMAGE).withVaultToken(token).start();
     const started = container.getAddress();
     await enableTransit(started, token, mount);
-    return { available: true, address: started, token, mount, stop: async () => void (await container.stop()) };
+    return {
+      available: true,
+      address: started,
+      token,
+      mount,
+      stop: async () => void (await container.stop()),
+    };
   } catch (error) {
-    runtimeError = error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error);
+    runtimeError = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
   }
   return {
     available: false,

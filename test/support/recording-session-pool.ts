@@ -1,4 +1,10 @@
-import { BaseSession, createSessionSignals, newSessionId, runInSession, type SessionScope } from '../support/session-internals.js';
+import {
+  BaseSession,
+  createSessionSignals,
+  newSessionId,
+  runInSession,
+  type SessionScope,
+} from '../support/session-internals.js';
 import type { ISession, ISessionPool } from '../../lib/index.js';
 
 /**
@@ -13,7 +19,10 @@ export class RecordingSession extends BaseSession {
     super(scope);
   }
 
-  protected async runAtomic<T>(scope: SessionScope, run: (child: BaseSession) => Promise<T>): Promise<T> {
+  protected async runAtomic<T>(
+    scope: SessionScope,
+    run: (child: BaseSession) => Promise<T>,
+  ): Promise<T> {
     const label = scope.depth === 1 ? 'tx' : `savepoint${scope.depth}`;
     this.log.push(`begin ${label}`);
     try {
@@ -34,6 +43,8 @@ export class RecordingSessionPool implements ISessionPool {
   session<T>(work: (session: ISession) => Promise<T>): Promise<T> {
     const scope = { pool: 'db', sessionId: newSessionId('db'), signals: this.signals, depth: 0 };
     this.log.push('open');
-    return runInSession(new RecordingSession(this.log, scope), scope, work).finally(() => this.log.push('close'));
+    return runInSession(new RecordingSession(this.log, scope), scope, work).finally(() =>
+      this.log.push('close'),
+    );
   }
 }

@@ -3,7 +3,12 @@ import type { AddressInfo } from 'node:net';
 
 export interface ScriptedServer {
   readonly address: string;
-  readonly requests: { method: string; url: string; headers: IncomingMessage['headers']; body: string }[];
+  readonly requests: {
+    method: string;
+    url: string;
+    headers: IncomingMessage['headers'];
+    body: string;
+  }[];
   close(): Promise<void>;
 }
 

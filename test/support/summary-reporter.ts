@@ -5,7 +5,10 @@ import type { Reporter, TestModule } from 'vitest/node';
  * Skipped and todo tests are reported separately and never counted as passes.
  */
 export default class SummaryReporter implements Reporter {
-  onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
+  onTestRunEnd(
+    testModules: ReadonlyArray<TestModule>,
+    unhandledErrors: ReadonlyArray<unknown>,
+  ): void {
     let passed = 0;
     let failed = 0;
     let skipped = 0;
@@ -25,6 +28,5 @@ export default class SummaryReporter implements Reporter {
 }
 
 function hasTests(testModule: TestModule): boolean {
-  for (const _test of testModule.children.allTests()) return true;
-  return false;
+  return !testModule.children.allTests().next().done;
 }

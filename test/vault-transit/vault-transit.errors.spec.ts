@@ -15,7 +15,12 @@ import {
 } from '../../lib/index.js';
 import { startTransitDevServer } from '../../lib/testing/index.js';
 import { expectNoSecrets } from '../support/secrets.js';
-import { answerWith, closedPort, startScriptedServer, type ScriptedServer } from '../support/scripted-server.js';
+import {
+  answerWith,
+  closedPort,
+  startScriptedServer,
+  type ScriptedServer,
+} from '../support/scripted-server.js';
 
 const TOKEN = 'hvs.TOPSECRET-token-value-0123456789';
 const DEK = Buffer.from('PLAINTEXT-DEK-do-not-leak-012345'); // 32 printable bytes, easy to spot
@@ -43,13 +48,16 @@ afterEach(async () => {
 async function failure(vaultAddr: string, operation: Operation, timeoutMs = 2_000) {
   const pool = new RestSessionPool();
   const events: unknown[] = [];
-  for (const signal of Object.values(pool.signals)) signal.connect((event: unknown) => events.push(event));
+  for (const signal of Object.values(pool.signals))
+    signal.connect((event: unknown) => events.push(event));
   const kms = new VaultTransitService({ vaultAddr, vaultToken: TOKEN, timeoutMs });
   try {
-    const error = await pool.session((s) => operation(kms, s)).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await pool
+      .session((s) => operation(kms, s))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     return { error, events };
   } finally {
     pool.close();
@@ -64,21 +72,105 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: '403 permission denied', respond: answerWith(403, vaultError('1 error occurred:\n\t* permission denied\n\n')), type: KmsAccessDeniedError, expected: { status: 403, retryable: false } },
-  { name: '403 invalid token', respond: answerWith(403, vaultError('2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n')), type: KmsAccessDeniedError, expected: { status: 403 } },
-  { name: '429 rate limited', respond: answerWith(429, vaultError('request path "transit/encrypt/x": rate limit quota exceeded')), type: KmsUnavailableError, expected: { reason: 'rate-limited', retryable: true } },
-  { name: '503 sealed', respond: answerWith(503, vaultError('Vault is sealed')), type: KmsUnavailableError, expected: { reason: 'sealed', retryable: true } },
-  { name: '500 internal error', respond: answerWith(500, vaultError('1 error occurred:\n\t* internal error\n\n')), type: KmsUnavailableError, expected: { reason: 'server-error', retryable: true } },
-  { name: '502 HTML from a proxy', respond: answerWith(502, '<html>Bad Gateway</html>', 'text/html'), type: KmsUnavailableError, expected: { reason: 'server-error', status: 502 } },
-  { name: '404 unsupported path', respond: answerWith(404, vaultError('1 error occurred:\n\t* unsupported path\n\n')), type: KmsConfigurationError, expected: { status: 404, retryable: false } },
-  { name: '404 HTML (not Vault)', respond: answerWith(404, '<html>Not Found</html>', 'text/html'), type: KmsConfigurationError, expected: { status: 404 } },
-  { name: '405 unsupported operation', respond: answerWith(405, vaultError('1 error occurred:\n\t* unsupported operation\n\n')), type: KmsConfigurationError, expected: { status: 405 } },
-  { name: '400 encryption key not found', respond: answerWith(400, vaultError('encryption key not found')), type: KekNotFoundError, expected: { status: 400 } },
-  { name: '400 illegal base64', respond: answerWith(400, vaultError('illegal base64 data at input byte 4')), type: KmsInvalidInputError, expected: { status: 400 } },
-  { name: '413 body too large', respond: answerWith(413, vaultError('error parsing JSON')), type: KmsInvalidInputError, expected: { status: 413 } },
-  { name: '307 standby redirect', respond: (_req, res) => { res.writeHead(307, { Location: 'http://127.0.0.1:1/v1/x' }); res.end(); }, type: KmsUnavailableError, expected: { reason: 'bad-response' } },
-  { name: '200 with HTML', respond: answerWith(200, '<html>login</html>', 'text/html'), type: KmsUnavailableError, expected: { reason: 'bad-response' } },
-  { name: '200 without the expected fields', respond: answerWith(200, JSON.stringify({ data: { nothing: true } })), type: KmsUnavailableError, expected: { reason: 'bad-response' } },
+  {
+    name: '403 permission denied',
+    respond: answerWith(403, vaultError('1 error occurred:\n\t* permission denied\n\n')),
+    type: KmsAccessDeniedError,
+    expected: { status: 403, retryable: false },
+  },
+  {
+    name: '403 invalid token',
+    respond: answerWith(
+      403,
+      vaultError('2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n'),
+    ),
+    type: KmsAccessDeniedError,
+    expected: { status: 403 },
+  },
+  {
+    name: '429 rate limited',
+    respond: answerWith(
+      429,
+      vaultError('request path "transit/encrypt/x": rate limit quota exceeded'),
+    ),
+    type: KmsUnavailableError,
+    expected: { reason: 'rate-limited', retryable: true },
+  },
+  {
+    name: '503 sealed',
+    respond: answerWith(503, vaultError('Vault is sealed')),
+    type: KmsUnavailableError,
+    expected: { reason: 'sealed', retryable: true },
+  },
+  {
+    name: '500 internal error',
+    respond: answerWith(500, vaultError('1 error occurred:\n\t* internal error\n\n')),
+    type: KmsUnavailableError,
+    expected: { reason: 'server-error', retryable: true },
+  },
+  {
+    name: '502 HTML from a proxy',
+    respond: answerWith(502, '<html>Bad Gateway</html>', 'text/html'),
+    type: KmsUnavailableError,
+    expected: { reason: 'server-error', status: 502 },
+  },
+  {
+    name: '404 unsupported path',
+    respond: answerWith(404, vaultError('1 error occurred:\n\t* unsupported path\n\n')),
+    type: KmsConfigurationError,
+    expected: { status: 404, retryable: false },
+  },
+  {
+    name: '404 HTML (not Vault)',
+    respond: answerWith(404, '<html>Not Found</html>', 'text/html'),
+    type: KmsConfigurationError,
+    expected: { status: 404 },
+  },
+  {
+    name: '405 unsupported operation',
+    respond: answerWith(405, vaultError('1 error occurred:\n\t* unsupported operation\n\n')),
+    type: KmsConfigurationError,
+    expected: { status: 405 },
+  },
+  {
+    name: '400 encryption key not found',
+    respond: answerWith(400, vaultError('encryption key not found')),
+    type: KekNotFoundError,
+    expected: { status: 400 },
+  },
+  {
+    name: '400 illegal base64',
+    respond: answerWith(400, vaultError('illegal base64 data at input byte 4')),
+    type: KmsInvalidInputError,
+    expected: { status: 400 },
+  },
+  {
+    name: '413 body too large',
+    respond: answerWith(413, vaultError('error parsing JSON')),
+    type: KmsInvalidInputError,
+    expected: { status: 413 },
+  },
+  {
+    name: '307 standby redirect',
+    respond: (_req, res) => {
+      res.writeHead(307, { Location: 'http://127.0.0.1:1/v1/x' });
+      res.end();
+    },
+    type: KmsUnavailableError,
+    expected: { reason: 'bad-response' },
+  },
+  {
+    name: '200 with HTML',
+    respond: answerWith(200, '<html>login</html>', 'text/html'),
+    type: KmsUnavailableError,
+    expected: { reason: 'bad-response' },
+  },
+  {
+    name: '200 without the expected fields',
+    respond: answerWith(200, JSON.stringify({ data: { nothing: true } })),
+    type: KmsUnavailableError,
+    expected: { reason: 'bad-response' },
+  },
 ];
 
 describe('VaultTransitService error mapping and secrecy (every operation × every answer)', () => {
@@ -124,7 +216,11 @@ describe('VaultTransitService error mapping and secrecy (every operation × ever
   it('a server that never answers: timeout after timeoutMs, no secret', async () => {
     scripted = await startScriptedServer(() => undefined);
     const started = Date.now();
-    const { error, events } = await failure(scripted.address, OPERATIONS['encryptDek'] as Operation, 150);
+    const { error, events } = await failure(
+      scripted.address,
+      OPERATIONS['encryptDek'] as Operation,
+      150,
+    );
     expect(error).toBeInstanceOf(KmsUnavailableError);
     expect(error).toMatchObject({ reason: 'timeout', retryable: true });
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -191,9 +287,10 @@ describe('configuration errors', () => {
     ['keyName', { keyName: 'not a function' }],
     ['maxSockets', { maxSockets: 0 }],
   ])('rejects a bad %s, naming it, without the token', (option, override) => {
+    const construct = () => new VaultTransitService({ ...valid, ...override } as never);
     let error: unknown;
     try {
-      new VaultTransitService({ ...valid, ...override } as never);
+      construct();
     } catch (e) {
       error = e;
     }

@@ -27,7 +27,11 @@ afterEach(async () => {
 });
 
 function service(options: Partial<KmsModuleOptions> = {}): VaultTransitService {
-  return new VaultTransitService({ vaultAddr: server.address, vaultToken: server.token, ...options });
+  return new VaultTransitService({
+    vaultAddr: server.address,
+    vaultToken: server.token,
+    ...options,
+  });
 }
 
 /** Runs `work` and returns the requests the server received meanwhile, as `METHOD /path`. */
@@ -75,8 +79,12 @@ describe('VaultTransitService request cost', () => {
       'POST /v1/transit/keys/c',
     ]);
     for (const name of ['a', 'b', 'c']) {
-      const read = await fetch(`${server.address}/v1/transit/keys/${name}`, { headers: { 'X-Vault-Token': server.token } });
-      expect(((await read.json()) as { data: { type: string } }).data.type).toBe('chacha20-poly1305');
+      const read = await fetch(`${server.address}/v1/transit/keys/${name}`, {
+        headers: { 'X-Vault-Token': server.token },
+      });
+      expect(((await read.json()) as { data: { type: string } }).data.type).toBe(
+        'chacha20-poly1305',
+      );
     }
   });
 
@@ -87,7 +95,9 @@ describe('VaultTransitService request cost', () => {
       'POST /v1/transit/keys/gone/config',
       'DELETE /v1/transit/keys/gone',
     ]);
-    expect(await requestsDuring((s) => kms.deleteKek(s, 'gone'))).toEqual(['POST /v1/transit/keys/gone/config']);
+    expect(await requestsDuring((s) => kms.deleteKek(s, 'gone'))).toEqual([
+      'POST /v1/transit/keys/gone/config',
+    ]);
   });
 });
 
@@ -102,19 +112,31 @@ describe('VaultTransitService key names', () => {
   });
 
   it('uses a custom mapping and still validates its result before any request', async () => {
-    const kms = service({ keyName: (id) => (String(id) === 'evil' ? 'x/rotate' : `t_${String(id)}`) });
+    const kms = service({
+      keyName: (id) => (String(id) === 'evil' ? 'x/rotate' : `t_${String(id)}`),
+    });
     expect(await requestsDuring((s) => kms.encryptDek(s, 'ok', Buffer.alloc(32, 1)))).toEqual([
       'POST /v1/transit/encrypt/t_ok',
     ]);
     const before = server.requests.length;
-    await expect(pool.session((s) => kms.rotateKek(s, 'evil'))).rejects.toBeInstanceOf(KmsInvalidInputError);
+    await expect(pool.session((s) => kms.rotateKek(s, 'evil'))).rejects.toBeInstanceOf(
+      KmsInvalidInputError,
+    );
     expect(server.requests.length).toBe(before);
   });
 
   it('never addresses a path outside its own key, whatever the id', async () => {
     const kms = service();
     const victim = await pool.session((s) => kms.generateDek(s, 'victim'));
-    const ids = ['victim/rotate', 'victim%2Frotate', 'victim%2fconfig', '../sys/seal', 'victim/../other', 'victim?x', 'victim#x'];
+    const ids = [
+      'victim/rotate',
+      'victim%2Frotate',
+      'victim%2fconfig',
+      '../sys/seal',
+      'victim/../other',
+      'victim?x',
+      'victim#x',
+    ];
     for (const id of ids) {
       await pool.session(async (s) => {
         await kms.rotateKek(s, id).catch(() => undefined);
@@ -125,15 +147,23 @@ describe('VaultTransitService key names', () => {
     for (const request of server.requests) {
       expect(request.path.startsWith('/v1/transit/')).toBe(true);
     }
-    const read = await fetch(`${server.address}/v1/transit/keys/victim`, { headers: { 'X-Vault-Token': server.token } });
-    expect(((await read.json()) as { data: { latest_version: number } }).data.latest_version).toBe(1);
-    expect(await pool.session((s) => kms.decryptDek(s, 'victim', victim.encryptedDek))).toEqual(victim.dek);
+    const read = await fetch(`${server.address}/v1/transit/keys/victim`, {
+      headers: { 'X-Vault-Token': server.token },
+    });
+    expect(((await read.json()) as { data: { latest_version: number } }).data.latest_version).toBe(
+      1,
+    );
+    expect(await pool.session((s) => kms.decryptDek(s, 'victim', victim.encryptedDek))).toEqual(
+      victim.dek,
+    );
   });
 });
 
 describe('VaultTransitService errors from the dev server', () => {
   it('maps a wrong mount (404 "no handler for route") to a configuration error', async () => {
-    const error = await pool.session((s) => service({ mount: 'nowhere' }).generateDek(s, 't')).catch((e: unknown) => e);
+    const error = await pool
+      .session((s) => service({ mount: 'nowhere' }).generateDek(s, 't'))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KmsConfigurationError);
     expect((error as KmsConfigurationError).status).toBe(404);
     expect((error as KmsConfigurationError).message).toContain('mount "nowhere"');
@@ -142,7 +172,9 @@ describe('VaultTransitService errors from the dev server', () => {
   it('maps a missing capability to access denied, keeping Vault’s text', async () => {
     const token = server.createToken({ capabilities: ['update'] });
     const kms = service({ vaultToken: token });
-    const error = await pool.session((s) => kms.encryptDek(s, 'new-tenant', Buffer.alloc(32, 1))).catch((e: unknown) => e);
+    const error = await pool
+      .session((s) => kms.encryptDek(s, 'new-tenant', Buffer.alloc(32, 1)))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KmsAccessDeniedError);
     expect(error).toMatchObject({ status: 403, retryable: false, code: 'KMS_ACCESS_DENIED' });
     expect((error as KmsAccessDeniedError).vaultErrors?.[0]).toContain('permission denied');
@@ -152,7 +184,9 @@ describe('VaultTransitService errors from the dev server', () => {
   it('maps an unknown or revoked token to access denied with a token hint', async () => {
     const token = server.createToken();
     server.revokeToken(token);
-    const error = await pool.session((s) => service({ vaultToken: token }).rotateKek(s, 't')).catch((e: unknown) => e);
+    const error = await pool
+      .session((s) => service({ vaultToken: token }).rotateKek(s, 't'))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KmsAccessDeniedError);
     expect((error as Error).message).toContain('unknown, expired or revoked');
   });
@@ -161,14 +195,21 @@ describe('VaultTransitService errors from the dev server', () => {
     server.setSealed(true);
     const error = await pool.session((s) => service().rotateKek(s, 't')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KmsUnavailableError);
-    expect(error).toMatchObject({ reason: 'sealed', retryable: true, status: 503, vaultErrors: ['Vault is sealed'] });
+    expect(error).toMatchObject({
+      reason: 'sealed',
+      retryable: true,
+      status: 503,
+      vaultErrors: ['Vault is sealed'],
+    });
   });
 
   it('keeps Vault’s message on decryption failures', async () => {
     const kms = service();
     const { encryptedDek } = await pool.session((s) => kms.generateDek(s, 'x'));
     await pool.session((s) => kms.generateDek(s, 'y'));
-    const error = await pool.session((s) => kms.decryptDek(s, 'y', encryptedDek)).catch((e: unknown) => e);
+    const error = await pool
+      .session((s) => kms.decryptDek(s, 'y', encryptedDek))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KmsDecryptionError);
     expect((error as Error).message).toContain('cipher: message authentication failed');
   });
@@ -176,7 +217,9 @@ describe('VaultTransitService errors from the dev server', () => {
   it('maps 400 "encryption key not found" to KekNotFoundError', async () => {
     const kms = service();
     const { encryptedDek } = await pool.session((s) => kms.generateDek(s, 'x'));
-    const error = await pool.session((s) => kms.rewrapDek(s, 'never', encryptedDek)).catch((e: unknown) => e);
+    const error = await pool
+      .session((s) => kms.rewrapDek(s, 'never', encryptedDek))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KekNotFoundError);
     expect(error).toMatchObject({ status: 400, vaultErrors: ['encryption key not found'] });
   });
@@ -188,10 +231,12 @@ describe('VaultTransitService setup', () => {
   });
 
   it('fails as unavailable when sealed and as access denied with a bad token', async () => {
-    await expect(pool.session((s) => service({ vaultToken: 'hvs.nope' }).setup(s))).rejects.toBeInstanceOf(
-      KmsAccessDeniedError,
-    );
+    await expect(
+      pool.session((s) => service({ vaultToken: 'hvs.nope' }).setup(s)),
+    ).rejects.toBeInstanceOf(KmsAccessDeniedError);
     server.setSealed(true);
-    await expect(pool.session((s) => service().setup(s))).rejects.toMatchObject({ reason: 'sealed' });
+    await expect(pool.session((s) => service().setup(s))).rejects.toMatchObject({
+      reason: 'sealed',
+    });
   });
 });

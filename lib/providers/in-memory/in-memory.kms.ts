@@ -11,7 +11,10 @@ import type {
   IKeyManagementService,
   TenantId,
 } from '../../interfaces/key-management-service.interface.js';
-import type { KmsModuleOptions, VaultKeyType } from '../../interfaces/kms-module-options.interface.js';
+import type {
+  KmsModuleOptions,
+  VaultKeyType,
+} from '../../interfaces/kms-module-options.interface.js';
 import type { ISession } from '../../interfaces/session.interface.js';
 import { createTenantKeyNamer, type TenantKeyNamer } from '../../key-naming/tenant-key-namer.js';
 import { assertDek, parseEncryptedDek } from '../../validation/dek-input.js';
@@ -63,7 +66,10 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
   }
 
   /** Changes a key's configuration as `POST transit/keys/:name/config` would (e.g. min_decryption_version). */
-  configureKek(tenantId: TenantId, config: { minDecryptionVersion?: number; minEncryptionVersion?: number }): void {
+  configureKek(
+    tenantId: TenantId,
+    config: { minDecryptionVersion?: number; minEncryptionVersion?: number },
+  ): void {
     const keyName = this.keyNameOf(tenantId);
     this.run('configureKek', keyName, () => this.engine.configureKey(keyName, config));
   }
@@ -81,11 +87,17 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     return Buffer.from(result?.ciphertext ?? '', 'utf8');
   }
 
-  async decryptDek(session: ISession, tenantId: TenantId, encryptedDek: Uint8Array): Promise<Buffer> {
+  async decryptDek(
+    session: ISession,
+    tenantId: TenantId,
+    encryptedDek: Uint8Array,
+  ): Promise<Buffer> {
     const keyName = this.keyNameOf(tenantId);
     const { ciphertext } = parseEncryptedDek(encryptedDek);
     this.enter('decryptDek', session, tenantId);
-    const [result] = this.run('decryptDek', keyName, () => this.engine.decrypt(keyName, [{ ciphertext }], false));
+    const [result] = this.run('decryptDek', keyName, () =>
+      this.engine.decrypt(keyName, [{ ciphertext }], false),
+    );
     return Buffer.from(result?.plaintext ?? '', 'base64');
   }
 
@@ -103,16 +115,24 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     const keyName = this.keyNameOf(tenantId);
     this.enter('rotateKek', session, tenantId);
     const key = this.run('rotateKek', keyName, () =>
-      this.engine.hasKey(keyName) ? this.engine.rotateKey(keyName) : this.engine.createKey(keyName, { type: this.keyType }),
+      this.engine.hasKey(keyName)
+        ? this.engine.rotateKey(keyName)
+        : this.engine.createKey(keyName, { type: this.keyType }),
     );
     return key['latest_version'] as number;
   }
 
-  async rewrapDek(session: ISession, tenantId: TenantId, encryptedDek: Uint8Array): Promise<Buffer> {
+  async rewrapDek(
+    session: ISession,
+    tenantId: TenantId,
+    encryptedDek: Uint8Array,
+  ): Promise<Buffer> {
     const keyName = this.keyNameOf(tenantId);
     const { ciphertext } = parseEncryptedDek(encryptedDek);
     this.enter('rewrapDek', session, tenantId);
-    const [result] = this.run('rewrapDek', keyName, () => this.engine.rewrap(keyName, [{ ciphertext }], false));
+    const [result] = this.run('rewrapDek', keyName, () =>
+      this.engine.rewrap(keyName, [{ ciphertext }], false),
+    );
     return Buffer.from(result?.ciphertext ?? '', 'utf8');
   }
 
@@ -137,8 +157,13 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     this.enter('cleanup', session);
   }
 
-  private enter(operation: keyof IKeyManagementService, session: ISession, tenantId?: TenantId): void {
-    if (!session || session.isActive !== true) throw new KmsSessionError(messages.sessionInactive());
+  private enter(
+    operation: keyof IKeyManagementService,
+    session: ISession,
+    tenantId?: TenantId,
+  ): void {
+    if (!session || session.isActive !== true)
+      throw new KmsSessionError(messages.sessionInactive());
     this.recorded.push({ operation, ...(tenantId !== undefined ? { tenantId } : {}), session });
     const failure = this.failures.shift();
     if (failure) throw failure;
@@ -150,7 +175,13 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
       return work();
     } catch (error) {
       if (!(error instanceof TransitError)) throw error;
-      throw classifyVaultError({ operation, keyName, mount: IN_MEMORY_MOUNT, status: error.status, errors: error.errors });
+      throw classifyVaultError({
+        operation,
+        keyName,
+        mount: IN_MEMORY_MOUNT,
+        status: error.status,
+        errors: error.errors,
+      });
     }
   }
 }

@@ -5,26 +5,42 @@ const CIPHERTEXT = /^vault:v\d+:[A-Za-z0-9+/]+={0,2}$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function malformed(operation: string, field: string): KmsUnavailableError {
-  return new KmsUnavailableError(messages.badResponse(operation, `data.${field} is missing or malformed`), 'bad-response');
+  return new KmsUnavailableError(
+    messages.badResponse(operation, `data.${field} is missing or malformed`),
+    'bad-response',
+  );
 }
 
 /** `data.ciphertext`, checked to be a Transit ciphertext. */
-export function readCiphertext(operation: string, data: Record<string, unknown> | undefined): string {
+export function readCiphertext(
+  operation: string,
+  data: Record<string, unknown> | undefined,
+): string {
   const value = data?.['ciphertext'];
-  if (typeof value !== 'string' || !CIPHERTEXT.test(value)) throw malformed(operation, 'ciphertext');
+  if (typeof value !== 'string' || !CIPHERTEXT.test(value))
+    throw malformed(operation, 'ciphertext');
   return value;
 }
 
 /** `data.plaintext` (base64), decoded; an empty plaintext is an error for a DEK. */
-export function readPlaintext(operation: string, data: Record<string, unknown> | undefined): Buffer {
+export function readPlaintext(
+  operation: string,
+  data: Record<string, unknown> | undefined,
+): Buffer {
   const value = data?.['plaintext'];
-  if (typeof value !== 'string' || value === '' || !BASE64.test(value)) throw malformed(operation, 'plaintext');
+  if (typeof value !== 'string' || value === '' || !BASE64.test(value))
+    throw malformed(operation, 'plaintext');
   return Buffer.from(value, 'base64');
 }
 
 /** A positive integer version field of the key object. */
-export function readKeyVersion(operation: string, data: Record<string, unknown> | undefined, field: string): number {
+export function readKeyVersion(
+  operation: string,
+  data: Record<string, unknown> | undefined,
+  field: string,
+): number {
   const value = data?.[field];
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw malformed(operation, field);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)
+    throw malformed(operation, field);
   return value;
 }

@@ -62,7 +62,11 @@ export class VaultTransitClient {
   async exchange(
     http: HttpService,
     request: VaultRequest,
-  ): Promise<{ status: number; body: Record<string, unknown> | undefined; errors: readonly string[] }> {
+  ): Promise<{
+    status: number;
+    body: Record<string, unknown> | undefined;
+    errors: readonly string[];
+  }> {
     const { timeoutMs, vaultToken } = this.options;
     const url = (request.outsideMount ? this.v1Url : this.mountUrl) + request.path;
     let status: number;
@@ -91,9 +95,13 @@ export class VaultTransitClient {
     const body = parseJson(text);
     if (status >= 200 && status < 300) {
       if (status !== 204 && text !== '' && !body) {
-        throw new KmsUnavailableError(messages.badResponse(request.operation, 'the body is not a JSON object'), 'bad-response', {
-          status,
-        });
+        throw new KmsUnavailableError(
+          messages.badResponse(request.operation, 'the body is not a JSON object'),
+          'bad-response',
+          {
+            status,
+          },
+        );
       }
       return { status, body, errors: [] };
     }
@@ -126,10 +134,17 @@ const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ERR_CANCELED']);
  * the axios error holds the request config, including the token header.
  */
 function transportError(operation: string, error: unknown, timeoutMs: number): KmsUnavailableError {
-  const code = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : 'UNKNOWN';
+  const code =
+    typeof (error as { code?: unknown })?.code === 'string'
+      ? (error as { code: string }).code
+      : 'UNKNOWN';
   const cause = Object.assign(new Error(`HTTP transport error ${code}`), { code });
   if (TIMEOUT_CODES.has(code)) {
     return new KmsUnavailableError(messages.timeout(operation, timeoutMs), 'timeout', { cause });
   }
-  return new KmsUnavailableError(messages.unavailable(operation, `no answer (${code})`), 'network', { cause });
+  return new KmsUnavailableError(
+    messages.unavailable(operation, `no answer (${code})`),
+    'network',
+    { cause },
+  );
 }

@@ -51,12 +51,19 @@ export class VaultTransitService implements IKeyManagementService {
       method: 'POST',
       path: `encrypt/${keyName}`,
       // `type` only matters when Vault creates the key on this first encrypt (upsert).
-      body: { plaintext: Buffer.from(dek.buffer, dek.byteOffset, dek.byteLength).toString('base64'), type: this.options.keyType },
+      body: {
+        plaintext: Buffer.from(dek.buffer, dek.byteOffset, dek.byteLength).toString('base64'),
+        type: this.options.keyType,
+      },
     });
     return Buffer.from(readCiphertext('encryptDek', answer.data), 'utf8');
   }
 
-  async decryptDek(session: ISession, tenantId: TenantId, encryptedDek: Uint8Array): Promise<Buffer> {
+  async decryptDek(
+    session: ISession,
+    tenantId: TenantId,
+    encryptedDek: Uint8Array,
+  ): Promise<Buffer> {
     const keyName = this.keyNameOf(tenantId);
     const { ciphertext } = parseEncryptedDek(encryptedDek);
     const answer = await this.call(session, {
@@ -94,7 +101,12 @@ export class VaultTransitService implements IKeyManagementService {
     const keyName = this.keyNameOf(tenantId);
     let answer;
     try {
-      answer = await this.call(session, { operation: 'rotateKek', keyName, method: 'POST', path: `keys/${keyName}/rotate` });
+      answer = await this.call(session, {
+        operation: 'rotateKek',
+        keyName,
+        method: 'POST',
+        path: `keys/${keyName}/rotate`,
+      });
     } catch (error) {
       if (!(error instanceof KekNotFoundError)) throw error;
       answer = await this.createKey(session, keyName, 'rotateKek');
@@ -102,11 +114,22 @@ export class VaultTransitService implements IKeyManagementService {
     // Vault < 1.14 answers 204 without the key object: read it.
     const data =
       answer.data ??
-      (await this.call(session, { operation: 'rotateKek', keyName, method: 'GET', path: `keys/${keyName}` })).data;
+      (
+        await this.call(session, {
+          operation: 'rotateKek',
+          keyName,
+          method: 'GET',
+          path: `keys/${keyName}`,
+        })
+      ).data;
     return readKeyVersion('rotateKek', data, 'latest_version');
   }
 
-  async rewrapDek(session: ISession, tenantId: TenantId, encryptedDek: Uint8Array): Promise<Buffer> {
+  async rewrapDek(
+    session: ISession,
+    tenantId: TenantId,
+    encryptedDek: Uint8Array,
+  ): Promise<Buffer> {
     const keyName = this.keyNameOf(tenantId);
     const { ciphertext } = parseEncryptedDek(encryptedDek);
     const answer = await this.call(session, {
@@ -129,7 +152,12 @@ export class VaultTransitService implements IKeyManagementService {
         path: `keys/${keyName}/config`,
         body: { deletion_allowed: true },
       });
-      await this.call(session, { operation: 'deleteKek', keyName, method: 'DELETE', path: `keys/${keyName}` });
+      await this.call(session, {
+        operation: 'deleteKek',
+        keyName,
+        method: 'DELETE',
+        path: `keys/${keyName}`,
+      });
     } catch (error) {
       // Already gone (never created, or deleted by a concurrent call): shredding has converged.
       if (!(error instanceof KekNotFoundError)) throw error;
@@ -149,7 +177,10 @@ export class VaultTransitService implements IKeyManagementService {
     if (!SERVING_HEALTH.has(health.status)) {
       const sealed = health.body?.['sealed'] === true;
       throw new KmsUnavailableError(
-        messages.unavailable('setup', sealed ? 'Vault is sealed' : `sys/health answered ${health.status}`),
+        messages.unavailable(
+          'setup',
+          sealed ? 'Vault is sealed' : `sys/health answered ${health.status}`,
+        ),
         sealed ? 'sealed' : 'server-error',
         { status: health.status },
       );
@@ -162,11 +193,16 @@ export class VaultTransitService implements IKeyManagementService {
       outsideMount: true,
     });
     if (lookup.status === 403) {
-      const invalidToken = lookup.errors.some((e) => e.includes('invalid token') || e === 'permission denied');
-      throw new KmsAccessDeniedError(messages.accessDenied('setup', lookup.errors.join('; ') || 'HTTP 403', invalidToken), {
-        status: 403,
-        vaultErrors: lookup.errors,
-      });
+      const invalidToken = lookup.errors.some(
+        (e) => e.includes('invalid token') || e === 'permission denied',
+      );
+      throw new KmsAccessDeniedError(
+        messages.accessDenied('setup', lookup.errors.join('; ') || 'HTTP 403', invalidToken),
+        {
+          status: 403,
+          vaultErrors: lookup.errors,
+        },
+      );
     }
   }
 
