@@ -165,6 +165,12 @@ describe('Transit dev server conformance (vault-transit-api §11)', () => {
       expect((await createKey(name))['name']).toBe(name);
     }
     expect(dataOf(await transit('LIST', 'keys'))['keys']).toHaveLength(6);
+    // Outside any mount: root gets Vault's router 404, other tokens the ACL's 403.
+    expectError(await call('POST', 'transit2/encrypt/x', { body: { plaintext: HELLO } }), 404, [
+      'no handler for route "transit2/encrypt/x". route entry not found.',
+    ]);
+    const token = server.createToken();
+    expectError(await call('POST', 'transit2/encrypt/x', { token }), 403, [ACL_DENIED]);
     // A method the route does not implement is 405, not 404.
     expectError(await transit('GET', 'encrypt/orders'), 405, [UNSUPPORTED_OPERATION]);
   });
