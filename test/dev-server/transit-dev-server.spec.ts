@@ -311,7 +311,7 @@ describe('Transit dev server conformance (vault-transit-api §11)', () => {
       type: 'aes256-gcm96',
     });
     // `data` keys come out sorted, as Go's encoder writes a map.
-    expect(Object.keys(data)).toEqual(Object.keys(data).sort());
+    expect(Object.keys(data)).toEqual(Object.keys(data).toSorted());
     const created = (data['keys'] as Record<string, number>)['1'] as number;
     expect(Number.isInteger(created)).toBe(true);
     expect(created).toBeGreaterThanOrEqual(before);

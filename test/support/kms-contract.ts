@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IKeyManagementService, ISession, ISessionPool, TenantId } from '../../lib/index.js';
+import { expectNoSecrets } from './secrets.js';
 import {
   KekNotFoundError,
   KmsDecryptionError,
@@ -301,6 +302,29 @@ export function describeKmsContract(
           );
         }
         expect(subject.ioCount()).toBe(before);
+      }));
+
+    it('no error of any kind carries the plaintext DEK', () =>
+      withKms(async (kms, s) => {
+        const owner = freshTenant();
+        const other = freshTenant();
+        const { dek, encryptedDek } = await kms.generateDek(s, owner);
+        await kms.generateDek(s, other);
+        const text = encryptedDek.toString();
+        const at = 'vault:v1:'.length + 10;
+        const tampered = Buffer.from(text.slice(0, at) + (text[at] === 'A' ? 'B' : 'A') + text.slice(at + 1));
+        const errors = [
+          await kms.decryptDek(s, other, encryptedDek).catch((e: unknown) => e),
+          await kms.rewrapDek(s, other, encryptedDek).catch((e: unknown) => e),
+          await kms.decryptDek(s, owner, tampered).catch((e: unknown) => e),
+          await kms.decryptDek(s, freshTenant(), encryptedDek).catch((e: unknown) => e),
+          await kms.encryptDek(s, 'a/b', dek).catch((e: unknown) => e),
+          await kms.encryptDek(s, owner, Buffer.concat([dek, Buffer.alloc(1024)])).catch((e: unknown) => e),
+        ];
+        for (const error of errors) {
+          expect(error).toBeInstanceOf(Error);
+          expectNoSecrets(error, [dek]);
+        }
       }));
 
     it('concurrent first uses of a tenant all succeed and share one KEK', () =>
