@@ -8,7 +8,13 @@ import { KmsInvalidInputError } from './kms-invalid-input.error.js';
 import { KmsUnavailableError } from './kms-unavailable.error.js';
 
 const classify = (status: number, ...errors: string[]) =>
-  classifyVaultError({ operation: 'decryptDek', keyName: 'acme', mount: 'transit', status, errors });
+  classifyVaultError({
+    operation: 'decryptDek',
+    keyName: 'acme',
+    mount: 'transit',
+    status,
+    errors,
+  });
 
 describe('classifyVaultError (status and message)', () => {
   it.each([
@@ -23,10 +29,18 @@ describe('classifyVaultError (status and message)', () => {
     [405, ['1 error occurred:\n\t* unsupported operation\n\n'], KmsConfigurationError],
     [400, ['cipher: message authentication failed'], KmsDecryptionError],
     [400, ['invalid ciphertext: version is too new'], KmsDecryptionError],
-    [400, ['ciphertext or signature version is disallowed by policy (too old)'], KmsDecryptionError],
+    [
+      400,
+      ['ciphertext or signature version is disallowed by policy (too old)'],
+      KmsDecryptionError,
+    ],
     [400, ['invalid ciphertext length'], KmsDecryptionError],
     [400, ['illegal base64 data at input byte 3'], KmsInvalidInputError],
-    [400, ['error deleting policy acme: deletion is not allowed for this key'], KmsInvalidInputError],
+    [
+      400,
+      ['error deleting policy acme: deletion is not allowed for this key'],
+      KmsInvalidInputError,
+    ],
     [413, ['error parsing JSON'], KmsInvalidInputError],
     [403, ['permission denied'], KmsAccessDeniedError],
     [403, ['1 error occurred:\n\t* permission denied\n\n'], KmsAccessDeniedError],
@@ -43,14 +57,18 @@ describe('classifyVaultError (status and message)', () => {
   });
 
   it('keeps Vault’s text in the message, unwrapping the multierror format', () => {
-    expect(classify(500, '1 error occurred:\n\t* storage is down\n\n').message).toContain('storage is down');
-    expect(classify(500, '1 error occurred:\n\t* storage is down\n\n').message).not.toContain('\t*');
+    expect(classify(500, '1 error occurred:\n\t* storage is down\n\n').message).toContain(
+      'storage is down',
+    );
+    expect(classify(500, '1 error occurred:\n\t* storage is down\n\n').message).not.toContain(
+      '\t*',
+    );
   });
 
   it('tells an invalid token from a missing capability', () => {
-    expect(classify(403, '2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n').message).toMatch(
-      /unknown, expired or revoked/,
-    );
+    expect(
+      classify(403, '2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n').message,
+    ).toMatch(/unknown, expired or revoked/);
     expect(classify(403, '1 error occurred:\n\t* permission denied\n\n').message).toMatch(/policy/);
   });
 

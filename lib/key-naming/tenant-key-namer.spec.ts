@@ -44,12 +44,19 @@ describe('createTenantKeyNamer', () => {
     expect(() => plain(id)).toThrow(KmsInvalidInputError);
   });
 
-  it.each([[1.5], [Number.NaN], [Infinity], [2 ** 53], [null], [undefined], [{}], [Symbol('x')], [true]])(
-    'refuses the non-id %s with a typed error',
-    (id) => {
-      expect(() => plain(id as never)).toThrow(KmsInvalidInputError);
-    },
-  );
+  it.each([
+    [1.5],
+    [Number.NaN],
+    [Infinity],
+    [2 ** 53],
+    [null],
+    [undefined],
+    [{}],
+    [Symbol('x')],
+    [true],
+  ])('refuses the non-id %s with a typed error', (id) => {
+    expect(() => plain(id as never)).toThrow(KmsInvalidInputError);
+  });
 
   it('checks a custom mapping’s result and calls it with the original id', () => {
     const seen: unknown[] = [];
@@ -82,7 +89,9 @@ describe('createTenantKeyNamer', () => {
 
 describe('isValidVaultKeyName', () => {
   it('follows Vault’s GenericNameRegex plus the storage rule on ".."', () => {
-    for (const name of ['a', '_', '1', 'a-b', 'a.b', 'A_b-c.d9']) expect(isValidVaultKeyName(name)).toBe(true);
-    for (const name of ['', '-a', 'a-', '.a', 'a.', 'a..b', 'a/b', 'ä', 'a b']) expect(isValidVaultKeyName(name)).toBe(false);
+    for (const name of ['a', '_', '1', 'a-b', 'a.b', 'A_b-c.d9'])
+      expect(isValidVaultKeyName(name)).toBe(true);
+    for (const name of ['', '-a', 'a-', '.a', 'a.', 'a..b', 'a/b', 'ä', 'a b'])
+      expect(isValidVaultKeyName(name)).toBe(false);
   });
 });

@@ -93,19 +93,12 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
     } catch {
       return answer(res, method, url.pathname, 400, { errors: [] });
     }
-    let raw: Buffer;
-    try {
-      raw = await readBody(req, maxRequestBytes);
-    } catch (error) {
-      if (error instanceof BodyTooLarge) return answer(res, method, path, 413, { errors: ['error parsing JSON'] });
-      throw error;
-    }
     if (!path.startsWith('/v1/')) return answer(res, method, path, 404, { errors: [] });
     const logicalPath = path.slice('/v1/'.length);
-
     if (logicalPath === 'sys/health') return health(res, method, path, url.searchParams);
-    if (sealed) return answer(res, method, path, 503, { errors: ['Vault is sealed'] });
 
+    // Vault's HTTP layer (http/logical.go) resolves the operation and parses the body before the
+    // core checks the seal, the trailing slash and the token, in that order.
     let operation = Object.hasOwn(METHOD_OPERATIONS, method) ? METHOD_OPERATIONS[method] : undefined;
     if (method === 'GET' && url.searchParams.has('list')) {
       const list = parseGoBool(url.searchParams.get('list') ?? '');
@@ -113,6 +106,30 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
       if (list) operation = 'list';
     }
     if (!operation) return answer(res, method, path, 405, { errors: [] });
+
+    let body: Record<string, unknown> = {};
+    if (operation === 'update') {
+      let raw: Buffer;
+      try {
+        raw = await readBody(req, maxRequestBytes);
+      } catch (error) {
+        if (error instanceof BodyTooLarge) return answer(res, method, path, 413, { errors: ['error parsing JSON'] });
+        throw error;
+      }
+      if (raw.length > 0) {
+        try {
+          const parsed: unknown = JSON.parse(raw.toString('utf8'));
+          if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new Error('not an object');
+          body = (parsed ?? {}) as Record<string, unknown>;
+        } catch {
+          return answer(res, method, path, 400, { errors: ['error parsing JSON'] });
+        }
+      }
+    } else {
+      body = Object.fromEntries([...url.searchParams].filter(([k]) => k !== 'list'));
+    }
+
+    if (sealed) return answer(res, method, path, 503, { errors: ['Vault is sealed'] });
     if (operation === 'update' && logicalPath.endsWith('/')) {
       return answer(res, method, path, 400, { errors: ["cannot write to a path ending in '/'"] });
     }
@@ -122,19 +139,6 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
       return answer(res, method, path, 403, {
         errors: presented ? ['2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n'] : ['permission denied'],
       });
-    }
-
-    let body: Record<string, unknown> = {};
-    if (operation === 'update' && raw.length > 0) {
-      try {
-        const parsed: unknown = JSON.parse(raw.toString('utf8'));
-        if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new Error('not an object');
-        body = (parsed ?? {}) as Record<string, unknown>;
-      } catch {
-        return answer(res, method, path, 400, { errors: ['error parsing JSON'] });
-      }
-    } else if (operation !== 'update') {
-      body = Object.fromEntries([...url.searchParams].filter(([k]) => k !== 'list'));
     }
 
     if (logicalPath === 'auth/token/lookup-self' && operation === 'read') return lookupSelf(res, method, path, token);

@@ -312,14 +312,18 @@ export function describeKmsContract(
         await kms.generateDek(s, other);
         const text = encryptedDek.toString();
         const at = 'vault:v1:'.length + 10;
-        const tampered = Buffer.from(text.slice(0, at) + (text[at] === 'A' ? 'B' : 'A') + text.slice(at + 1));
+        const tampered = Buffer.from(
+          text.slice(0, at) + (text[at] === 'A' ? 'B' : 'A') + text.slice(at + 1),
+        );
         const errors = [
           await kms.decryptDek(s, other, encryptedDek).catch((e: unknown) => e),
           await kms.rewrapDek(s, other, encryptedDek).catch((e: unknown) => e),
           await kms.decryptDek(s, owner, tampered).catch((e: unknown) => e),
           await kms.decryptDek(s, freshTenant(), encryptedDek).catch((e: unknown) => e),
           await kms.encryptDek(s, 'a/b', dek).catch((e: unknown) => e),
-          await kms.encryptDek(s, owner, Buffer.concat([dek, Buffer.alloc(1024)])).catch((e: unknown) => e),
+          await kms
+            .encryptDek(s, owner, Buffer.concat([dek, Buffer.alloc(1024)]))
+            .catch((e: unknown) => e),
         ];
         for (const error of errors) {
           expect(error).toBeInstanceOf(Error);
