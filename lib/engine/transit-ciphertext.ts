@@ -11,7 +11,8 @@ export function formatCiphertext(version: number, payload: Buffer): string {
  * messages. Version 0 reads as 1 (legacy). The payload is returned undecoded.
  */
 export function parseCiphertext(ciphertext: string): { version: number; encoded: string } {
-  if (!ciphertext.startsWith(CIPHERTEXT_PREFIX)) throw TransitError.user('invalid ciphertext: no prefix');
+  if (!ciphertext.startsWith(CIPHERTEXT_PREFIX))
+    throw TransitError.user('invalid ciphertext: no prefix');
   const rest = ciphertext.slice(CIPHERTEXT_PREFIX.length);
   const colon = rest.indexOf(':');
   if (colon < 0) throw TransitError.user('invalid ciphertext: wrong number of fields');

@@ -49,18 +49,27 @@ export interface SealInput {
 /** AEAD seal: returns nonce ‖ ciphertext ‖ tag, the payload of a `vault:vN:` ciphertext. */
 export function seal(input: SealInput): Buffer {
   const nonce = input.convergentHmacKey
-    ? createHmac('sha256', input.convergentHmacKey).update(input.plaintext).digest().subarray(0, NONCE_BYTES)
+    ? createHmac('sha256', input.convergentHmacKey)
+        .update(input.plaintext)
+        .digest()
+        .subarray(0, NONCE_BYTES)
     : randomBytes(NONCE_BYTES);
   const cipher: CipherGCM = createCipheriv(cipherName(input.type), input.key, nonce, {
     authTagLength: TAG_BYTES,
   });
-  if (input.aad && input.aad.length > 0) cipher.setAAD(input.aad, { plaintextLength: input.plaintext.length });
+  if (input.aad && input.aad.length > 0)
+    cipher.setAAD(input.aad, { plaintextLength: input.plaintext.length });
   const body = Buffer.concat([cipher.update(input.plaintext), cipher.final()]);
   return Buffer.concat([nonce, body, cipher.getAuthTag()]);
 }
 
 /** AEAD open; returns undefined when authentication fails. */
-export function open(type: SymmetricKeyType, key: Buffer, payload: Buffer, aad?: Buffer): Buffer | undefined {
+export function open(
+  type: SymmetricKeyType,
+  key: Buffer,
+  payload: Buffer,
+  aad?: Buffer,
+): Buffer | undefined {
   const nonce = payload.subarray(0, NONCE_BYTES);
   const body = payload.subarray(NONCE_BYTES, payload.length - TAG_BYTES);
   const tag = payload.subarray(payload.length - TAG_BYTES);
@@ -78,7 +87,11 @@ export function open(type: SymmetricKeyType, key: Buffer, payload: Buffer, aad?:
 }
 
 /** Splits the convergent derivation output into the encryption key and the HMAC key. */
-export function convergentKeys(versionKey: Buffer, context: Buffer, type: SymmetricKeyType): { key: Buffer; hmacKey: Buffer } {
+export function convergentKeys(
+  versionKey: Buffer,
+  context: Buffer,
+  type: SymmetricKeyType,
+): { key: Buffer; hmacKey: Buffer } {
   const length = keyLength(type);
   const derived = deriveKey(versionKey, context, length + HMAC_KEY_BYTES);
   return { key: derived.subarray(0, length), hmacKey: derived.subarray(length) };

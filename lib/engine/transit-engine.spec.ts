@@ -6,7 +6,10 @@ import { TransitError } from './transit.error.js';
 const KEY_00_1F = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
 const HELLO = Buffer.from('hello world').toString('base64');
 
-function engineWithVectorKey(name: string, params: { derived?: boolean; convergentEncryption?: boolean } = {}) {
+function engineWithVectorKey(
+  name: string,
+  params: { derived?: boolean; convergentEncryption?: boolean } = {},
+) {
   const engine = new TransitEngine();
   engine.createKey(name, params);
   engine.importVersionMaterial(name, 1, KEY_00_1F);
@@ -37,7 +40,9 @@ describe('TransitEngine known-answer vectors (vault-transit-api §6)', () => {
   it('decrypts the AAD vector only with the same associated data', () => {
     const engine = engineWithVectorKey('k');
     const ciphertext = 'vault:v1:oKGio6Slpqeoqaqrjn0QQSrrddAQCePvWMe4/Ey9qdyDMJsSiCBe';
-    expect(engine.decrypt('k', [{ ciphertext, associated_data: 'dXNlci00Mg==' }], false)[0]?.plaintext).toBe(HELLO);
+    expect(
+      engine.decrypt('k', [{ ciphertext, associated_data: 'dXNlci00Mg==' }], false)[0]?.plaintext,
+    ).toBe(HELLO);
     expect(errorOf(() => engine.decrypt('k', [{ ciphertext }], false)).errors).toEqual([
       'cipher: message authentication failed',
     ]);
@@ -45,7 +50,11 @@ describe('TransitEngine known-answer vectors (vault-transit-api §6)', () => {
 
   it('decrypts the empty-plaintext vector to ""', () => {
     const engine = engineWithVectorKey('k');
-    const [result] = engine.decrypt('k', [{ ciphertext: 'vault:v1:oKGio6SlpqeoqaqrXGmWJa9Lk6D4IgoqYRnF0A==' }], false);
+    const [result] = engine.decrypt(
+      'k',
+      [{ ciphertext: 'vault:v1:oKGio6SlpqeoqaqrXGmWJa9Lk6D4IgoqYRnF0A==' }],
+      false,
+    );
     expect(result?.plaintext).toBe('');
   });
 
@@ -53,7 +62,12 @@ describe('TransitEngine known-answer vectors (vault-transit-api §6)', () => {
     const engine = engineWithVectorKey('k', { derived: true });
     const [result] = engine.decrypt(
       'k',
-      [{ ciphertext: 'vault:v1:oKGio6SlpqeoqaqrOMsnNTMwcnZEwdVQf9F62hgpu5bZCdbbmu6E', context: 'dGVuYW50LWE=' }],
+      [
+        {
+          ciphertext: 'vault:v1:oKGio6SlpqeoqaqrOMsnNTMwcnZEwdVQf9F62hgpu5bZCdbbmu6E',
+          context: 'dGVuYW50LWE=',
+        },
+      ],
       false,
     );
     expect(result?.plaintext).toBe(HELLO);
@@ -61,8 +75,12 @@ describe('TransitEngine known-answer vectors (vault-transit-api §6)', () => {
 
   it('reproduces the convergent v3 vector exactly', () => {
     const engine = engineWithVectorKey('k', { derived: true, convergentEncryption: true });
-    const [result] = engine.encrypt('k', [{ plaintext: HELLO, context: 'dGVuYW50LWE=' }], false, { allowed: false });
-    expect(result?.ciphertext).toBe('vault:v1:+aS0HuJP/6jRw2tlCtschlVc8JBuj9ITZqdvQJNf0nQ/sBkLqXoT');
+    const [result] = engine.encrypt('k', [{ plaintext: HELLO, context: 'dGVuYW50LWE=' }], false, {
+      allowed: false,
+    });
+    expect(result?.ciphertext).toBe(
+      'vault:v1:+aS0HuJP/6jRw2tlCtschlVc8JBuj9ITZqdvQJNf0nQ/sBkLqXoT',
+    );
   });
 });
 

@@ -142,7 +142,13 @@ export class TransitEngine {
     if (!isSymmetricKeyType(type)) {
       throw TransitError.user(`key type ${type} is not supported by the Transit dev server`);
     }
-    const key = new TransitKey(name, type, params.derived ?? false, params.convergentEncryption ?? false, this.now);
+    const key = new TransitKey(
+      name,
+      type,
+      params.derived ?? false,
+      params.convergentEncryption ?? false,
+      this.now,
+    );
     key.exportable = params.exportable ?? false;
     key.allowPlaintextBackup = params.allowPlaintextBackup ?? false;
     key.autoRotatePeriod = params.autoRotatePeriod ?? 0;
@@ -153,9 +159,12 @@ export class TransitEngine {
   deleteKey(name: string): void {
     assertStorable(name, false);
     const key = this.keys.get(name);
-    if (!key) throw TransitError.user(`error deleting policy ${name}: could not delete key; not found`);
+    if (!key)
+      throw TransitError.user(`error deleting policy ${name}: could not delete key; not found`);
     if (!key.deletionAllowed) {
-      throw TransitError.user(`error deleting policy ${name}: deletion is not allowed for this key`);
+      throw TransitError.user(
+        `error deleting policy ${name}: deletion is not allowed for this key`,
+      );
     }
     key.destroy();
     this.keys.delete(name);
@@ -228,7 +237,8 @@ export class TransitEngine {
         persist = true;
       }
       if (params.exportable !== undefined) {
-        if (key.exportable && !params.exportable) throw TransitError.user('export cannot be disabled on a key that has had it enabled');
+        if (key.exportable && !params.exportable)
+          throw TransitError.user('export cannot be disabled on a key that has had it enabled');
         if (params.exportable && !key.exportable) {
           key.exportable = true;
           persist = true;
@@ -236,24 +246,33 @@ export class TransitEngine {
       }
       if (params.allowPlaintextBackup !== undefined) {
         if (key.allowPlaintextBackup && !params.allowPlaintextBackup) {
-          throw TransitError.user('plaintext backup cannot be disabled on a key that has had it enabled');
+          throw TransitError.user(
+            'plaintext backup cannot be disabled on a key that has had it enabled',
+          );
         }
         if (params.allowPlaintextBackup && !key.allowPlaintextBackup) {
           key.allowPlaintextBackup = true;
           persist = true;
         }
       }
-      if (params.autoRotatePeriod !== undefined && params.autoRotatePeriod !== key.autoRotatePeriod) {
+      if (
+        params.autoRotatePeriod !== undefined &&
+        params.autoRotatePeriod !== key.autoRotatePeriod
+      ) {
         assertRotatePeriod(params.autoRotatePeriod);
         key.autoRotatePeriod = params.autoRotatePeriod;
         persist = true;
       }
       if (persist) {
         if (key.minAvailableVersion > key.minEncryptionVersion) {
-          throw TransitError.user('min encryption version should not be less than min available version');
+          throw TransitError.user(
+            'min encryption version should not be less than min available version',
+          );
         }
         if (key.minAvailableVersion > key.minDecryptionVersion) {
-          throw TransitError.user('min decryption version should not be less then min available version');
+          throw TransitError.user(
+            'min decryption version should not be less then min available version',
+          );
         }
       }
     } catch (error) {
@@ -268,18 +287,27 @@ export class TransitEngine {
     if (!key) throw TransitError.user('invalid key name');
     if (minAvailableVersion === undefined) throw TransitError.user('missing min_available_version');
     const v = minAvailableVersion;
-    if (v < key.minAvailableVersion) throw TransitError.user('minimum available version cannot be decremented');
+    if (v < key.minAvailableVersion)
+      throw TransitError.user('minimum available version cannot be decremented');
     if (key.minEncryptionVersion === 0) {
-      throw TransitError.user('minimum available version cannot be set when minimum encryption version is not set');
+      throw TransitError.user(
+        'minimum available version cannot be set when minimum encryption version is not set',
+      );
     }
     if (key.minDecryptionVersion === 0) {
-      throw TransitError.user('minimum available version cannot be set when minimum decryption version is not set');
+      throw TransitError.user(
+        'minimum available version cannot be set when minimum decryption version is not set',
+      );
     }
     if (v > key.minEncryptionVersion) {
-      throw TransitError.user('minimum available version cannot be greater than minmum encryption version');
+      throw TransitError.user(
+        'minimum available version cannot be greater than minmum encryption version',
+      );
     }
     if (v > key.minDecryptionVersion) {
-      throw TransitError.user('minimum available version cannot be greater than minimum decryption version');
+      throw TransitError.user(
+        'minimum available version cannot be greater than minimum decryption version',
+      );
     }
     if (v < 0) throw TransitError.user('minimum available version cannot be negative');
     if (v === 0) throw TransitError.user('minimum available version should be positive');
@@ -291,7 +319,12 @@ export class TransitEngine {
    * Encrypts items (single mode when `batch` is false: an item error becomes the whole answer).
    * Whole-request failures throw; item failures are returned in place.
    */
-  encrypt(name: string, items: readonly EncryptItem[], batch: boolean, upsert: EncryptUpsert): ItemResult[] {
+  encrypt(
+    name: string,
+    items: readonly EncryptItem[],
+    batch: boolean,
+    upsert: EncryptUpsert,
+  ): ItemResult[] {
     if (batch && items.length === 0) throw TransitError.user('missing batch input to process');
     assertConsistentContext(items);
     assertStorable(name, true);
@@ -301,16 +334,21 @@ export class TransitEngine {
       const type = upsert.type ?? 'aes256-gcm96';
       const derived = hasValue(items[0]?.context);
       if (upsert.convergentEncryption && !derived) {
-        throw TransitError.user('convergent encryption requires derivation to be enabled, so context is required');
+        throw TransitError.user(
+          'convergent encryption requires derivation to be enabled, so context is required',
+        );
       }
-      if (type.startsWith('ecdsa-')) throw TransitError.user(`key type ${type} not supported for this operation`);
+      if (type.startsWith('ecdsa-'))
+        throw TransitError.user(`key type ${type} not supported for this operation`);
       if (!isSymmetricKeyType(type)) throw TransitError.user(`unknown key type ${type}`);
       key = new TransitKey(name, type, derived, upsert.convergentEncryption ?? false, this.now);
       this.keys.set(name, key);
     }
     const target = key;
     return this.runItems(items, batch, (item) => {
-      const aad = item.associated_data ? decodeAad(item.associated_data, items.indexOf(item)) : undefined;
+      const aad = item.associated_data
+        ? decodeAad(item.associated_data, items.indexOf(item))
+        : undefined;
       return this.encryptOne(target, item, aad);
     });
   }
@@ -324,7 +362,9 @@ export class TransitEngine {
       batch,
       (item) => {
         if (!item.ciphertext) throw TransitError.user('missing ciphertext to decrypt');
-        const aad = item.associated_data ? decodeAad(item.associated_data, items.indexOf(item)) : undefined;
+        const aad = item.associated_data
+          ? decodeAad(item.associated_data, items.indexOf(item))
+          : undefined;
         const plaintext = this.decryptOne(key, item, aad);
         return { plaintext: plaintext.toString('base64') };
       },
@@ -387,7 +427,11 @@ export class TransitEngine {
       },
       undefined,
     );
-    return { ciphertext: sealed.ciphertext as string, keyVersion: sealed.key_version as number, plaintext };
+    return {
+      ciphertext: sealed.ciphertext as string,
+      keyVersion: sealed.key_version as number,
+      plaintext,
+    };
   }
 
   /** Replaces the material of a key version. For known-answer tests only; never reachable over HTTP. */
@@ -429,7 +473,11 @@ export class TransitEngine {
     });
   }
 
-  private encryptOne(key: TransitKey, item: EncryptItem, aad: Buffer | undefined): Omit<ItemResult, 'reference'> {
+  private encryptOne(
+    key: TransitKey,
+    item: EncryptItem,
+    aad: Buffer | undefined,
+  ): Omit<ItemResult, 'reference'> {
     const context = hasValue(item.context) ? decodeGoBase64(item.context as string) : undefined;
     if (hasValue(item.nonce)) {
       decodeGoBase64(item.nonce as string);
@@ -440,9 +488,13 @@ export class TransitEngine {
     if (version === 0) version = key.latestVersion;
     else if (version < 0) throw TransitError.user('requested version for encryption is negative');
     else if (version > key.latestVersion) {
-      throw TransitError.user('requested version for encryption is higher than the latest key version');
+      throw TransitError.user(
+        'requested version for encryption is higher than the latest key version',
+      );
     } else if (key.minEncryptionVersion > 0 && version < key.minEncryptionVersion) {
-      throw TransitError.user('requested version for encryption is less than the minimum encryption key version');
+      throw TransitError.user(
+        'requested version for encryption is less than the minimum encryption key version',
+      );
     }
     const entry = version >= key.minDecryptionVersion ? key.versions.get(version) : undefined;
     if (!entry) throw TransitError.user('no such key version');
@@ -472,7 +524,8 @@ export class TransitEngine {
   private decryptOne(key: TransitKey, item: DecryptItem, aad: Buffer | undefined): Buffer {
     const context = hasValue(item.context) ? decodeGoBase64(item.context as string) : undefined;
     const { version, encoded } = parseCiphertext(item.ciphertext);
-    if (version > key.latestVersion) throw TransitError.user('invalid ciphertext: version is too new');
+    if (version > key.latestVersion)
+      throw TransitError.user('invalid ciphertext: version is too new');
     if (key.minDecryptionVersion > 0 && version < key.minDecryptionVersion) {
       throw TransitError.user('ciphertext or signature version is disallowed by policy (too old)');
     }
@@ -513,7 +566,9 @@ function decodeAad(value: string, index: number): Buffer {
     return decodeGoBase64(value);
   } catch (error) {
     const detail = error instanceof TransitError ? error.errors[0] : 'illegal base64 data';
-    throw TransitError.wrapped(`unable to get associated_data/additional_data from factory[${index}]: ${detail}`);
+    throw TransitError.wrapped(
+      `unable to get associated_data/additional_data from factory[${index}]: ${detail}`,
+    );
   }
 }
 

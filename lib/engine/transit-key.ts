@@ -29,7 +29,10 @@ export class TransitKey {
 
   rotate(): void {
     this.latestVersion += 1;
-    this.versions.set(this.latestVersion, { key: newKeyMaterial(this.type), createdAt: this.now() });
+    this.versions.set(this.latestVersion, {
+      key: newKeyMaterial(this.type),
+      createdAt: this.now(),
+    });
   }
 
   /** Replaces a version's material (known-answer tests and imports only). */
@@ -86,6 +89,8 @@ export class TransitKey {
       object['convergent_encryption'] = this.convergent;
       if (this.convergent) object['convergent_encryption_version'] = -1;
     }
-    return Object.fromEntries(Object.entries(object).toSorted(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return Object.fromEntries(
+      Object.entries(object).toSorted(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
   }
 }

@@ -79,7 +79,13 @@ const CONFIG_FIELDS: FieldSchema = {
   allow_plaintext_backup: 'bool',
   auto_rotate_period: 'duration',
 };
-const DATAKEY_FIELDS: FieldSchema = { bits: 'int', context: 'string', nonce: 'string', key_version: 'int', padding_scheme: 'string' };
+const DATAKEY_FIELDS: FieldSchema = {
+  bits: 'int',
+  context: 'string',
+  nonce: 'string',
+  key_version: 'int',
+  padding_scheme: 'string',
+};
 const ENCRYPT_ITEM: FieldSchema = {
   plaintext: 'string',
   context: 'string',
@@ -97,7 +103,13 @@ const DECRYPT_ITEM: FieldSchema = {
   reference: 'string',
   padding_scheme: 'string',
 };
-const REWRAP_ITEM: FieldSchema = { ciphertext: 'string', context: 'string', nonce: 'string', key_version: 'int', reference: 'string' };
+const REWRAP_ITEM: FieldSchema = {
+  ciphertext: 'string',
+  context: 'string',
+  nonce: 'string',
+  key_version: 'int',
+  reference: 'string',
+};
 
 const isName = (segment: string | undefined): segment is string =>
   segment !== undefined && VAULT_KEY_NAME_PATTERN.test(segment);
@@ -120,7 +132,8 @@ export function routeTransit(engine: TransitEngine, request: RouterRequest): Rou
     if (keys.length === 0) throw new TransitError(404, []);
     return { status: 200, data: { keys } };
   }
-  if (head === 'keys' && isName(second) && segments.length === 2) return routeKey(engine, request, second);
+  if (head === 'keys' && isName(second) && segments.length === 2)
+    return routeKey(engine, request, second);
   if (head === 'keys' && isName(second) && segments.length === 3 && operation === 'update') {
     if (third === 'config') {
       request.authorize('update');
@@ -143,17 +156,32 @@ export function routeTransit(engine: TransitEngine, request: RouterRequest): Rou
     if (third === 'trim') {
       request.authorize('update');
       const { values, warnings } = parseFields(request.body, { min_available_version: 'int' });
-      return { status: 200, data: engine.trimKey(second, values['min_available_version'] as number | undefined), warnings };
+      return {
+        status: 200,
+        data: engine.trimKey(second, values['min_available_version'] as number | undefined),
+        warnings,
+      };
     }
   }
-  if (head === 'keys' && isName(second) && segments.length === 3 && ['config', 'rotate', 'trim'].includes(third ?? '')) {
+  if (
+    head === 'keys' &&
+    isName(second) &&
+    segments.length === 3 &&
+    ['config', 'rotate', 'trim'].includes(third ?? '')
+  ) {
     throw TransitError.unsupportedOperation();
   }
-  if ((head === 'encrypt' || head === 'decrypt' || head === 'rewrap') && isName(second) && segments.length === 2) {
+  if (
+    (head === 'encrypt' || head === 'decrypt' || head === 'rewrap') &&
+    isName(second) &&
+    segments.length === 2
+  ) {
     if (operation !== 'update') throw TransitError.unsupportedOperation();
     if (head === 'encrypt') return routeEncrypt(engine, request, second);
     request.authorize('update');
-    return head === 'decrypt' ? routeDecrypt(engine, request, second) : routeRewrap(engine, request, second);
+    return head === 'decrypt'
+      ? routeDecrypt(engine, request, second)
+      : routeRewrap(engine, request, second);
   }
   if (head === 'datakey' && isName(second) && isName(third) && fourth === undefined) {
     if (operation !== 'update') throw TransitError.unsupportedOperation();
@@ -207,25 +235,63 @@ function routeEncrypt(engine: TransitEngine, request: RouterRequest, name: strin
     ...optional('convergentEncryption', values['convergent_encryption'] as boolean | undefined),
   };
   if (batchInput !== undefined && batchInput !== null) {
-    const items = parseBatch<EncryptItem>(batchInput, ENCRYPT_ITEM, 'plaintext', 'missing plaintext to encrypt');
+    const items = parseBatch<EncryptItem>(
+      batchInput,
+      ENCRYPT_ITEM,
+      'plaintext',
+      'missing plaintext to encrypt',
+    );
     const results = engine.encrypt(name, items, true, upsert);
     return batchAnswer(results, warnings, values['partial_failure_response_code']);
   }
   if (values['plaintext'] === undefined) throw TransitError.user('missing plaintext to encrypt');
-  const [result] = engine.encrypt(name, [singleItem(values, ['plaintext', 'context', 'key_version', 'associated_data', 'nonce']) as unknown as EncryptItem], false, upsert);
-  return { status: 200, data: { ciphertext: result?.ciphertext, key_version: result?.key_version }, warnings };
+  const [result] = engine.encrypt(
+    name,
+    [
+      singleItem(values, [
+        'plaintext',
+        'context',
+        'key_version',
+        'associated_data',
+        'nonce',
+      ]) as unknown as EncryptItem,
+    ],
+    false,
+    upsert,
+  );
+  return {
+    status: 200,
+    data: { ciphertext: result?.ciphertext, key_version: result?.key_version },
+    warnings,
+  };
 }
 
 function routeDecrypt(engine: TransitEngine, request: RouterRequest, name: string): RouterResponse {
   const { values, warnings } = parseFields(request.body, DECRYPT_FIELDS);
   const batchInput = values['batch_input'];
   if (batchInput !== undefined && batchInput !== null) {
-    const items = parseBatch<DecryptItem>(batchInput, DECRYPT_ITEM, 'ciphertext', 'missing ciphertext to decrypt');
+    const items = parseBatch<DecryptItem>(
+      batchInput,
+      DECRYPT_ITEM,
+      'ciphertext',
+      'missing ciphertext to decrypt',
+    );
     const results = engine.decrypt(name, items, true);
     return batchAnswer(results, warnings, values['partial_failure_response_code']);
   }
   if (!values['ciphertext']) throw TransitError.user('missing ciphertext to decrypt');
-  const [result] = engine.decrypt(name, [singleItem(values, ['ciphertext', 'context', 'associated_data', 'nonce']) as unknown as DecryptItem], false);
+  const [result] = engine.decrypt(
+    name,
+    [
+      singleItem(values, [
+        'ciphertext',
+        'context',
+        'associated_data',
+        'nonce',
+      ]) as unknown as DecryptItem,
+    ],
+    false,
+  );
   return { status: 200, data: { plaintext: result?.plaintext }, warnings };
 }
 
@@ -239,26 +305,53 @@ function routeRewrap(engine: TransitEngine, request: RouterRequest, name: string
     return { status: 200, data: { batch_results: results.map(orderItem) }, warnings };
   }
   if (!values['ciphertext']) throw TransitError.user('missing ciphertext to decrypt');
-  const [result] = engine.rewrap(name, [singleItem(values, ['ciphertext', 'context', 'key_version', 'nonce']) as unknown as RewrapItem], false);
-  return { status: 200, data: { ciphertext: result?.ciphertext, key_version: result?.key_version }, warnings };
+  const [result] = engine.rewrap(
+    name,
+    [
+      singleItem(values, [
+        'ciphertext',
+        'context',
+        'key_version',
+        'nonce',
+      ]) as unknown as RewrapItem,
+    ],
+    false,
+  );
+  return {
+    status: 200,
+    data: { ciphertext: result?.ciphertext, key_version: result?.key_version },
+    warnings,
+  };
 }
 
-function routeDataKey(engine: TransitEngine, request: RouterRequest, type: string, name: string): RouterResponse {
+function routeDataKey(
+  engine: TransitEngine,
+  request: RouterRequest,
+  type: string,
+  name: string,
+): RouterResponse {
   const { values, warnings } = parseFields(request.body, DATAKEY_FIELDS);
-  if (type !== 'plaintext' && type !== 'wrapped') throw TransitError.user("Invalid path, must be 'plaintext' or 'wrapped'");
+  if (type !== 'plaintext' && type !== 'wrapped')
+    throw TransitError.user("Invalid path, must be 'plaintext' or 'wrapped'");
   const result = engine.dataKey(name, {
     ...optional('bits', values['bits'] as number | undefined),
     ...optional('context', values['context'] as string | undefined),
     ...optional('nonce', values['nonce'] as string | undefined),
     ...optional('key_version', values['key_version'] as number | undefined),
   });
-  const data: Record<string, unknown> = { ciphertext: result.ciphertext, key_version: result.keyVersion };
+  const data: Record<string, unknown> = {
+    ciphertext: result.ciphertext,
+    key_version: result.keyVersion,
+  };
   if (type === 'plaintext') data['plaintext'] = result.plaintext.toString('base64');
   result.plaintext.fill(0);
   return { status: 200, data, warnings };
 }
 
-function singleItem(values: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
+function singleItem(
+  values: Record<string, unknown>,
+  fields: readonly string[],
+): Record<string, unknown> {
   const item: Record<string, unknown> = {};
   for (const field of fields) if (values[field] !== undefined) item[field] = values[field];
   return item;
@@ -269,14 +362,23 @@ function optional<K extends string, V>(key: K, value: V | undefined): Partial<Re
 }
 
 /** Decodes `batch_input` like mapstructure; problems abort the request with a 500. */
-function parseBatch<T>(input: unknown, schema: FieldSchema, required: string | undefined, missingMessage: string): T[] {
+function parseBatch<T>(
+  input: unknown,
+  schema: FieldSchema,
+  required: string | undefined,
+  missingMessage: string,
+): T[] {
   if (!Array.isArray(input)) {
-    throw batchDecodeError([`'' source data must be an array or slice, got ${typeof input === 'object' ? 'map' : typeof input}`]);
+    throw batchDecodeError([
+      `'' source data must be an array or slice, got ${typeof input === 'object' ? 'map' : typeof input}`,
+    ]);
   }
   const problems: string[] = [];
   const items = input.map((raw, index) => {
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      problems.push(`'[${index}]' expected a map, got '${Array.isArray(raw) ? 'slice' : typeof raw}'`);
+      problems.push(
+        `'[${index}]' expected a map, got '${Array.isArray(raw) ? 'slice' : typeof raw}'`,
+      );
       return {} as T;
     }
     const item: Record<string, unknown> = {};
@@ -286,10 +388,13 @@ function parseBatch<T>(input: unknown, schema: FieldSchema, required: string | u
       try {
         item[field] = convertField(field, type, value);
       } catch {
-        problems.push(`'[${index}].${field}' expected type '${type === 'int' ? 'int' : 'string'}', got unconvertible type '${typeof value === 'number' ? 'float64' : typeof value}'`);
+        problems.push(
+          `'[${index}].${field}' expected type '${type === 'int' ? 'int' : 'string'}', got unconvertible type '${typeof value === 'number' ? 'float64' : typeof value}'`,
+        );
       }
     }
-    if (required && !(required in (raw as object))) problems.push(`'[${index}].${required}' ${missingMessage}`);
+    if (required && !(required in (raw as object)))
+      problems.push(`'[${index}].${required}' ${missingMessage}`);
     return item as T;
   });
   if (problems.length > 0) throw batchDecodeError(problems);
@@ -321,7 +426,10 @@ function batchAnswer(results: ItemResult[], warnings: string[], override: unknow
   const allWarnings = [...warnings];
   if (typeof override === 'number' && failed < results.length) {
     if (override >= 1 && override <= 599) status = override;
-    else allWarnings.push('invalid HTTP response code override from partial_failure_response_code, reverting to 400');
+    else
+      allWarnings.push(
+        'invalid HTTP response code override from partial_failure_response_code, reverting to 400',
+      );
   }
   return { status, data, warnings: allWarnings, raw: true };
 }

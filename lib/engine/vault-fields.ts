@@ -5,7 +5,9 @@ export type FieldSchema = Readonly<Record<string, FieldType>>;
 
 function conversionError(value: unknown, field: string, detail: string): TransitError {
   const shown = typeof value === 'string' ? value : JSON.stringify(value);
-  return TransitError.user(`Field validation failed: error converting input ${shown} for field "${field}": ${detail}`);
+  return TransitError.user(
+    `Field validation failed: error converting input ${shown} for field "${field}": ${detail}`,
+  );
 }
 
 /** Go-style weak conversion of one field (vault-transit-api §1.4). */
@@ -16,7 +18,11 @@ export function convertField(field: string, type: FieldType, value: unknown): un
       if (typeof value === 'number') return String(value);
       if (typeof value === 'boolean') return value ? '1' : '0';
       if (value === null) return '';
-      throw conversionError(value, field, `expected type 'string', got unconvertible type '${goType(value)}'`);
+      throw conversionError(
+        value,
+        field,
+        `expected type 'string', got unconvertible type '${goType(value)}'`,
+      );
     case 'int': {
       if (typeof value === 'number' && Number.isInteger(value)) return value;
       if (typeof value === 'boolean') return value ? 1 : 0;
@@ -52,7 +58,14 @@ function parseDurationSeconds(field: string, value: unknown): number {
         let total = 0;
         for (const part of (match[2] as string).matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
           const amount = Number(part[1]);
-          total += part[2] === 'h' ? amount * 3600 : part[2] === 'm' ? amount * 60 : part[2] === 's' ? amount : amount / 1000;
+          total +=
+            part[2] === 'h'
+              ? amount * 3600
+              : part[2] === 'm'
+                ? amount * 60
+                : part[2] === 's'
+                  ? amount
+                  : amount / 1000;
         }
         seconds = Math.trunc(match[1] ? -total : total);
       }
@@ -90,6 +103,9 @@ export function parseFields(body: Record<string, unknown>, schema: FieldSchema):
     }
     values[name] = convertField(name, type, raw);
   }
-  const warnings = unknown.length > 0 ? [`Endpoint ignored these unrecognized parameters: [${unknown.toSorted().join(' ')}]`] : [];
+  const warnings =
+    unknown.length > 0
+      ? [`Endpoint ignored these unrecognized parameters: [${unknown.toSorted().join(' ')}]`]
+      : [];
   return { values, warnings };
 }

@@ -4,7 +4,12 @@ import { createServer as createTcpServer, type AddressInfo, type Socket } from '
 import { TransitEngine } from '../engine/transit-engine.js';
 import { routeTransit, type Capability, type LogicalOperation } from '../engine/transit-router.js';
 import { TransitError } from '../engine/transit.error.js';
-import { DevServerTokens, newTokenId, type DevServerToken, type DevServerTokenOptions } from './dev-server-tokens.js';
+import {
+  DevServerTokens,
+  newTokenId,
+  type DevServerToken,
+  type DevServerTokenOptions,
+} from './dev-server-tokens.js';
 import { MethodShimConnection, ORIGINAL_METHOD_HEADER } from './http-method-shim.js';
 
 /** @publicApi */
@@ -66,7 +71,9 @@ class BodyTooLarge extends Error {}
  * `auth/token/renew-self`. Symmetric key types only.
  * @publicApi
  */
-export async function startTransitDevServer(options: TransitDevServerOptions = {}): Promise<TransitDevServer> {
+export async function startTransitDevServer(
+  options: TransitDevServerOptions = {},
+): Promise<TransitDevServer> {
   const engine = new TransitEngine();
   const rootToken = options.token ?? newTokenId();
   const tokens = new DevServerTokens(rootToken);
@@ -77,7 +84,8 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
 
   const server = createServer((req, res) => {
     void handle(req, res).catch(() => {
-      if (!res.headersSent) writeJson(res, 500, { errors: ['1 error occurred:\n\t* internal error\n\n'] }, false);
+      if (!res.headersSent)
+        writeJson(res, 500, { errors: ['1 error occurred:\n\t* internal error\n\n'] }, false);
       else res.destroy();
     });
   });
@@ -99,7 +107,9 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
 
     // Vault's HTTP layer (http/logical.go) resolves the operation and parses the body before the
     // core checks the seal, the trailing slash and the token, in that order.
-    let operation = Object.hasOwn(METHOD_OPERATIONS, method) ? METHOD_OPERATIONS[method] : undefined;
+    let operation = Object.hasOwn(METHOD_OPERATIONS, method)
+      ? METHOD_OPERATIONS[method]
+      : undefined;
     if (method === 'GET' && url.searchParams.has('list')) {
       const list = parseGoBool(url.searchParams.get('list') ?? '');
       if (list === undefined) return answer(res, method, path, 400, { errors: [] });
@@ -113,13 +123,15 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
       try {
         raw = await readBody(req, maxRequestBytes);
       } catch (error) {
-        if (error instanceof BodyTooLarge) return answer(res, method, path, 413, { errors: ['error parsing JSON'] });
+        if (error instanceof BodyTooLarge)
+          return answer(res, method, path, 413, { errors: ['error parsing JSON'] });
         throw error;
       }
       if (raw.length > 0) {
         try {
           const parsed: unknown = JSON.parse(raw.toString('utf8'));
-          if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new Error('not an object');
+          if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed)))
+            throw new Error('not an object');
           body = (parsed ?? {}) as Record<string, unknown>;
         } catch {
           return answer(res, method, path, 400, { errors: ['error parsing JSON'] });
@@ -137,19 +149,27 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
     if (!token) {
       const presented = tokenOf(req) !== undefined;
       return answer(res, method, path, 403, {
-        errors: presented ? ['2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n'] : ['permission denied'],
+        errors: presented
+          ? ['2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n']
+          : ['permission denied'],
       });
     }
 
-    if (logicalPath === 'auth/token/lookup-self' && operation === 'read') return lookupSelf(res, method, path, token);
-    if (logicalPath === 'auth/token/renew-self' && operation === 'update') return renewSelf(res, method, path, token);
+    if (logicalPath === 'auth/token/lookup-self' && operation === 'read')
+      return lookupSelf(res, method, path, token);
+    if (logicalPath === 'auth/token/renew-self' && operation === 'update')
+      return renewSelf(res, method, path, token);
 
     const mountPrefix = `${mount}/`;
     const authorize = (capability: Capability): void => {
-      if (!token.capabilities.has(capability)) throw new TransitError(403, ['1 error occurred:\n\t* permission denied\n\n']);
+      if (!token.capabilities.has(capability))
+        throw new TransitError(403, ['1 error occurred:\n\t* permission denied\n\n']);
     };
     if (!logicalPath.startsWith(mountPrefix) || logicalPath === mountPrefix) {
-      if (!token.root) return answer(res, method, path, 403, { errors: ['1 error occurred:\n\t* permission denied\n\n'] });
+      if (!token.root)
+        return answer(res, method, path, 403, {
+          errors: ['1 error occurred:\n\t* permission denied\n\n'],
+        });
       return answer(res, method, path, 404, {
         errors: [`no handler for route "${logicalPath}". route entry not found.`],
       });
@@ -167,13 +187,15 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
       const envelope = successEnvelope(routed.data ?? null, routed.warnings, 'transit');
       return answer(res, method, path, routed.status, envelope, !routed.raw);
     } catch (error) {
-      if (error instanceof TransitError) return answer(res, method, path, error.status, { errors: error.errors });
+      if (error instanceof TransitError)
+        return answer(res, method, path, error.status, { errors: error.errors });
       throw error;
     }
   }
 
   function health(res: ServerResponse, method: string, path: string, query: URLSearchParams): void {
-    if (method !== 'GET' && method !== 'HEAD') return answer(res, method, path, 405, { errors: [] });
+    if (method !== 'GET' && method !== 'HEAD')
+      return answer(res, method, path, 405, { errors: [] });
     const code = (name: string, fallback: number): number | undefined => {
       const value = query.get(name);
       if (value === null) return fallback;
@@ -191,14 +213,21 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
       server_time_utc: Math.floor(Date.now() / 1000),
       version: VERSION,
     };
-    if (!sealed) Object.assign(info, { cluster_name: 'vault-cluster-transit-dev', cluster_id: clusterId });
+    if (!sealed)
+      Object.assign(info, { cluster_name: 'vault-cluster-transit-dev', cluster_id: clusterId });
     if (method === 'HEAD') return answer(res, method, path, status, undefined);
     return answer(res, method, path, status, info);
   }
 
-  function lookupSelf(res: ServerResponse, method: string, path: string, token: DevServerToken): void {
+  function lookupSelf(
+    res: ServerResponse,
+    method: string,
+    path: string,
+    token: DevServerToken,
+  ): void {
     const now = Date.now();
-    const ttl = token.expiresAt === undefined ? 0 : Math.max(0, Math.round((token.expiresAt - now) / 1000));
+    const ttl =
+      token.expiresAt === undefined ? 0 : Math.max(0, Math.round((token.expiresAt - now) / 1000));
     const data = {
       accessor: token.accessor,
       creation_time: Math.floor(token.issuedAt / 1000),
@@ -220,7 +249,12 @@ export async function startTransitDevServer(options: TransitDevServerOptions = {
     return answer(res, method, path, 200, successEnvelope(data, undefined, 'token'));
   }
 
-  function renewSelf(res: ServerResponse, method: string, path: string, token: DevServerToken): void {
+  function renewSelf(
+    res: ServerResponse,
+    method: string,
+    path: string,
+    token: DevServerToken,
+  ): void {
     if (!token.renewable || token.expiresAt === undefined) {
       return answer(res, method, path, 400, { errors: ['lease is not renewable'] });
     }
@@ -302,11 +336,16 @@ function tokenOf(req: IncomingMessage): string | undefined {
   const header = req.headers['x-vault-token'];
   if (typeof header === 'string' && header !== '') return header;
   const authorization = req.headers.authorization;
-  if (authorization?.startsWith('Bearer ')) return authorization.slice('Bearer '.length).trim() || undefined;
+  if (authorization?.startsWith('Bearer '))
+    return authorization.slice('Bearer '.length).trim() || undefined;
   return undefined;
 }
 
-function successEnvelope(data: unknown, warnings: readonly string[] | undefined, mountType: string): Record<string, unknown> {
+function successEnvelope(
+  data: unknown,
+  warnings: readonly string[] | undefined,
+  mountType: string,
+): Record<string, unknown> {
   return {
     request_id: randomUUID(),
     lease_id: '',
@@ -320,7 +359,12 @@ function successEnvelope(data: unknown, warnings: readonly string[] | undefined,
   };
 }
 
-function writeJson(res: ServerResponse, status: number, body: unknown, trailingNewline: boolean): void {
+function writeJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  trailingNewline: boolean,
+): void {
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json');
   res.setHeader('Cache-Control', 'no-store');

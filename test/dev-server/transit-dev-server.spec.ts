@@ -218,7 +218,8 @@ describe('Transit dev server conformance (vault-transit-api §11)', () => {
       headers: { Authorization: `Bearer ${server.token}` },
     });
     expect(both.status).toBe(403);
-    // Unknown, revoked and expired tokens are refused too (message contains "permission denied").
+    // Unknown and revoked tokens are refused too, with "permission denied" in the message (expired
+    // tokens: §11.38).
     const revoked = server.createToken();
     server.revokeToken(revoked);
     for (const token of ['hvs.unknown', revoked]) {
@@ -1040,6 +1041,15 @@ describe('Transit dev server conformance (vault-transit-api §11)', () => {
       });
       expectError(answer, 400, ['error parsing JSON']);
       expectJsonHeaders(answer);
+    }
+    // The HTTP layer parses the body before the core looks at the token.
+    const anonymous = await call('POST', 'transit/encrypt/orders', { rawBody: '{', token: null });
+    expectError(anonymous, 400, ['error parsing JSON']);
+    // An empty body and a JSON null are legal (no data).
+    for (const rawBody of ['', 'null']) {
+      expectError(await call('POST', 'transit/encrypt/orders', { rawBody }), 400, [
+        'missing plaintext to encrypt',
+      ]);
     }
     const limit = 32 * 1024 * 1024;
     const tooLarge = await call('POST', 'transit/encrypt/orders', {
