@@ -21,7 +21,9 @@ export {
 export { BaseSession, type SessionScope } from './session/base-session.js';
 export { RestSession } from './session/rest-session.js';
 export { RestSessionPool, type RestSessionPoolOptions } from './session/rest-session-pool.js';
-export { CompositeSession, CompositeSessionPool } from './session/composite-session-pool.js';
+export { CompositeSession } from './session/composite-session.js';
+export { CompositeSessionPool } from './session/composite-session-pool.js';
+export { openSession, type SessionPoolIdentity } from './session/open-session.js';
 export { extractRequest } from './session/extract-request.js';
 export { Signal, type Disconnect } from './session/signal.js';
 export type {
@@ -33,6 +35,7 @@ export type {
   SessionSignals,
   SessionStartedEvent,
 } from './session/session-signals.js';
+export { createSessionSignals } from './session/session-signals.js';
 export {
   KekNotFoundError,
   KmsAccessDeniedError,

@@ -1,7 +1,7 @@
 import { KmsConfigurationError } from './errors/kms-configuration.error.js';
 import { messages } from './errors/messages.js';
 import type { KmsModuleOptions, VaultKeyType } from './interfaces/kms-module-options.interface.js';
-import { KEY_PREFIX_PATTERN } from './key-naming/tenant-key-namer.js';
+import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from './key-naming/tenant-key-namer.js';
 
 export const VAULT_KEY_TYPES: readonly VaultKeyType[] = [
   'aes256-gcm96',
@@ -41,7 +41,7 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
     keyType = 'aes256-gcm96',
     timeoutMs = 10_000,
   } = options;
-  const { keyPrefix = '', keyName, maxSockets = 32 } = options;
+  const { keyPrefix = DEFAULT_KEY_PREFIX, keyName, maxSockets = 32 } = options;
 
   if (typeof vaultAddr !== 'string' || !isHttpUrl(vaultAddr)) {
     throw invalid(

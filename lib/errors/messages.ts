@@ -27,6 +27,9 @@ export const messages = {
   sessionInactive: (): string =>
     'The session is no longer active: it was used after the callback that opened it settled. ' +
     'Use a session only inside pool.session(...) / session.atomic(...).',
+  sessionInScope: (): string =>
+    'The session has an atomic scope open: inside session.atomic(...), use the session the scope ' +
+    'gave you (work on the outer session would escape the scope), and open scopes one at a time.',
   sessionWithoutRest: (): string =>
     'The session has no REST part: open it from RestSessionPool, or from a CompositeSessionPool that includes one.',
   kekNotFound: (operation: string, keyName: string): string =>

@@ -28,9 +28,10 @@ export interface KmsModuleOptions {
    */
   readonly timeoutMs?: number;
   /**
-   * Prefix of every tenant's key name: tenant `42` with prefix `orders-` uses key `orders-42`.
-   * Must itself be a valid start of a Vault key name.
-   * @default ''
+   * Prefix of every tenant's key name: tenant `42` uses key `tenant-42` by default, `orders-42`
+   * with prefix `orders-`. It keeps tenant keys apart from other keys in the mount; use one
+   * prefix per mount and application. Must be empty or a valid start of a Vault key name.
+   * @default 'tenant-'
    */
   readonly keyPrefix?: string;
   /**

@@ -3,9 +3,14 @@ import { KmsInvalidInputError } from '../errors/kms-invalid-input.error.js';
 import { createTenantKeyNamer, isValidVaultKeyName } from './tenant-key-namer.js';
 
 describe('createTenantKeyNamer', () => {
-  const plain = createTenantKeyNamer({});
+  const plain = createTenantKeyNamer({ keyPrefix: '' });
 
-  it('maps ids to themselves by default and formats integers in decimal', () => {
+  it('prefixes ids with tenant- by default', () => {
+    expect(createTenantKeyNamer({})('acme')).toBe('tenant-acme');
+    expect(createTenantKeyNamer({})(-1)).toBe('tenant--1');
+  });
+
+  it('maps ids to themselves without a prefix and formats integers in decimal', () => {
     expect(plain('acme')).toBe('acme');
     expect(plain(42)).toBe('42');
     expect(plain(42n)).toBe('42');

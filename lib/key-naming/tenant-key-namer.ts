@@ -5,6 +5,11 @@ import type { TenantId } from '../interfaces/key-management-service.interface.js
 /** Vault's GenericNameRegex, anchored, ASCII `\w` as in Go. */
 const VAULT_KEY_NAME = /^\w(?:[\w\-.]*\w)?$/;
 export const MAX_KEY_NAME_LENGTH = 255;
+/**
+ * Default prefix of tenant key names: keeps tenant keys apart from any other key in the mount
+ * (an operator's key, another application's), so no tenant id can address one of those.
+ */
+export const DEFAULT_KEY_PREFIX = 'tenant-';
 /** What a key-name prefix may look like: empty, or the valid start of a key name. */
 export const KEY_PREFIX_PATTERN = /^(?:\w[\w\-.]*)?$/;
 
@@ -32,8 +37,8 @@ export function tenantIdText(tenantId: unknown): string {
 }
 
 /**
- * Builds the tenant → key-name mapping. The default is `prefix + id`, which is injective for a
- * fixed prefix; ids that cannot form a valid Vault key name are refused rather than encoded, so
+ * Builds the tenant → key-name mapping. The default is `prefix + id` (prefix `tenant-`), which is
+ * injective for a fixed prefix; ids that cannot form a valid Vault key name are refused rather than encoded, so
  * no id can smuggle `/`, `%2F`, `..` or spaces into a request path. A custom mapping's result is
  * checked against the same rule before any I/O.
  */
@@ -42,7 +47,7 @@ export function createTenantKeyNamer(options: {
   readonly keyName?: (tenantId: TenantId) => string;
 }): TenantKeyNamer {
   const custom = options.keyName;
-  const prefix = options.keyPrefix ?? '';
+  const prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
   return (tenantId) => {
     const text = tenantIdText(tenantId);
     const name = custom ? custom(tenantId) : prefix + text;

@@ -4,28 +4,39 @@ import { messages } from '../errors/messages.js';
 import type { ISession, SessionKind } from '../interfaces/session.interface.js';
 import type { SessionSignals } from './session-signals.js';
 
-/** Where a session belongs: its pool's name and signals, its id and atomic depth. */
+/** Where a session belongs: its pool's name and signals, its id, depth and enclosing scope. */
 export interface SessionScope {
   readonly pool: string;
   readonly sessionId: string;
   readonly signals: SessionSignals;
   /** 0 for the session itself, n for the n-th nested atomic scope. */
   readonly depth: number;
+  /** The session whose `atomic` opened this one (absent for the session itself). */
+  readonly parent?: BaseSession;
 }
 
+/** Ends a session; module-private so that only the code that opened a session can end it. */
+export const endSession: unique symbol = Symbol('endSession');
+
 /**
- * Common behaviour of sessions: the active flag, nestable `atomic` with its signals, `part`.
- * A backend implements {@link runAtomic}: begin, run the child, commit on success, roll back on
- * failure. Extend it for your own session kinds (a database connection, a queue channel).
+ * Common behaviour of sessions: the active flag, nestable and exclusive `atomic` with its
+ * signals, `part`. A backend implements {@link runAtomic}: begin, run the child, commit when it
+ * resolves, roll back when it rejects. Extend it for your own session kinds (a database
+ * connection, a queue channel) and open them with {@link openSession}.
+ *
+ * A session is usable only while its callback runs, its enclosing session is usable, and no
+ * atomic scope opened from it is still running (inside a scope, use the session the scope gave
+ * you: work done on the outer session would escape the transaction).
  * @publicApi
  */
 export abstract class BaseSession implements ISession {
-  #active = true;
+  #ended = false;
+  #openChild: BaseSession | undefined;
 
   protected constructor(protected readonly scope: SessionScope) {}
 
   get isActive(): boolean {
-    return this.#active;
+    return !this.#ended && (this.scope.parent?.isActive ?? true);
   }
 
   get sessionId(): string {
@@ -36,28 +47,25 @@ export abstract class BaseSession implements ISession {
     return this.scope.depth;
   }
 
-  /** Throws {@link KmsSessionError} if the session's callback has settled. */
-  assertActive(): void {
-    if (!this.#active) throw new KmsSessionError(messages.sessionInactive());
-  }
-
   part<S extends ISession>(kind: SessionKind<S>): S | undefined {
     return this instanceof kind ? (this as unknown as S) : undefined;
   }
 
   async atomic<T>(work: (session: ISession) => Promise<T>): Promise<T> {
-    this.assertActive();
+    this.assertUsable();
     const { signals, pool, sessionId } = this.scope;
     const depth = this.scope.depth + 1;
     const started = performance.now();
     signals.atomicStarted.emit({ pool, sessionId, depth });
     let outcome: 'committed' | 'rolled-back' = 'rolled-back';
     try {
-      const result = await this.runAtomic({ ...this.scope, depth }, async (child) => {
+      const result = await this.runAtomic({ ...this.scope, depth, parent: this }, async (child) => {
+        this.#openChild = child;
         try {
           return await work(child);
         } finally {
-          child.end();
+          child[endSession]();
+          this.#openChild = undefined;
         }
       });
       outcome = 'committed';
@@ -73,53 +81,26 @@ export abstract class BaseSession implements ISession {
     }
   }
 
-  /** Marks the session inactive; called when its callback settles. */
-  end(): void {
-    this.#active = false;
+  /** @internal Marks the session ended; called by whoever opened it when its callback settles. */
+  [endSession](): void {
+    this.#ended = true;
   }
 
   /**
-   * Opens an atomic scope one level deeper, runs `run` with the child session, then commits
-   * (when `run` resolves) or rolls back (when it rejects, rethrowing the error).
+   * Throws {@link KmsSessionError} unless the session may be used now: its callback is running
+   * and it has no atomic scope open (whose session must be used instead).
+   */
+  protected assertUsable(): void {
+    if (!this.isActive) throw new KmsSessionError(messages.sessionInactive());
+    if (this.#openChild) throw new KmsSessionError(messages.sessionInScope());
+  }
+
+  /**
+   * Opens an atomic scope one level deeper, runs `run` with the child session (built from
+   * `scope`), then commits when `run` resolves or rolls back when it rejects, rethrowing.
    */
   protected abstract runAtomic<T>(
     scope: SessionScope,
     run: (child: BaseSession) => Promise<T>,
   ): Promise<T>;
-}
-
-let nextSessionNumber = 0;
-
-/** A process-unique session id such as `rest-17`. */
-export function newSessionId(pool: string): string {
-  nextSessionNumber += 1;
-  return `${pool}-${nextSessionNumber}`;
-}
-
-/**
- * Runs `work` with a freshly opened session, emits the session signals, and ends the session
- * however `work` settles. Shared by every pool.
- */
-export async function runInSession<S extends BaseSession, T>(
-  session: S,
-  scope: SessionScope,
-  work: (session: S) => Promise<T>,
-): Promise<T> {
-  const { signals, pool, sessionId } = scope;
-  const started = performance.now();
-  signals.sessionStarted.emit({ pool, sessionId });
-  let outcome: 'completed' | 'failed' = 'failed';
-  try {
-    const result = await work(session);
-    outcome = 'completed';
-    return result;
-  } finally {
-    session.end();
-    signals.sessionEnded.emit({
-      pool,
-      sessionId,
-      outcome,
-      durationMs: performance.now() - started,
-    });
-  }
 }

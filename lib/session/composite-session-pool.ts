@@ -1,45 +1,14 @@
-import type { ISession, ISessionPool, SessionKind } from '../interfaces/session.interface.js';
-import { BaseSession, newSessionId, runInSession, type SessionScope } from './base-session.js';
+import type { ISession, ISessionPool } from '../interfaces/session.interface.js';
+import { CompositeSession } from './composite-session.js';
+import { openSession } from './open-session.js';
 import { createSessionSignals, type SessionSignals } from './session-signals.js';
 
 /**
- * One session over several parts (e.g. a database session and a REST session). `part(kind)`
- * finds a part; `atomic` opens an atomic scope on every part, first part outermost, so the
- * database transaction commits only after the inner work succeeded.
- * @publicApi
- */
-export class CompositeSession extends BaseSession {
-  constructor(
-    readonly parts: readonly ISession[],
-    scope: SessionScope,
-  ) {
-    super(scope);
-  }
-
-  override part<S extends ISession>(kind: SessionKind<S>): S | undefined {
-    if (this instanceof kind) return this as unknown as S;
-    for (const part of this.parts) {
-      const found = part.part(kind);
-      if (found) return found;
-    }
-    return undefined;
-  }
-
-  protected runAtomic<T>(scope: SessionScope, run: (child: BaseSession) => Promise<T>): Promise<T> {
-    const open = (index: number, opened: ISession[]): Promise<T> => {
-      const next = this.parts[index];
-      if (!next) return run(new CompositeSession(opened, scope));
-      return next.atomic((inner) => open(index + 1, [...opened, inner]));
-    };
-    return open(0, []);
-  }
-}
-
-/**
- * Opens one session across several pools, in the order given.
+ * Opens one session across several pools, in the order given (see {@link CompositeSession}).
  * @publicApi
  */
 export class CompositeSessionPool implements ISessionPool {
+  readonly name = 'composite';
   readonly signals: SessionSignals = createSessionSignals();
   readonly pools: readonly ISessionPool[];
 
@@ -51,13 +20,7 @@ export class CompositeSessionPool implements ISessionPool {
     const open = (index: number, opened: ISession[]): Promise<T> => {
       const pool = this.pools[index];
       if (pool) return pool.session((part) => open(index + 1, [...opened, part]));
-      const scope = {
-        pool: 'composite',
-        sessionId: newSessionId('composite'),
-        signals: this.signals,
-        depth: 0,
-      };
-      return runInSession(new CompositeSession(opened, scope), scope, work);
+      return openSession(this, (scope) => new CompositeSession(opened, scope), work);
     };
     return open(0, []);
   }

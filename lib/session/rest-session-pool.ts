@@ -5,7 +5,7 @@ import { HttpService } from '@nestjs/axios';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import axios, { type AxiosError, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
 import type { ISession, ISessionPool } from '../interfaces/session.interface.js';
-import { newSessionId, runInSession } from './base-session.js';
+import { openSession } from './open-session.js';
 import { RestSession } from './rest-session.js';
 import { createSessionSignals, type SessionSignals } from './session-signals.js';
 
@@ -31,7 +31,7 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
   readonly httpAgent: HttpAgent;
   readonly httpsAgent: HttpsAgent;
   private readonly http: HttpService;
-  private readonly name: string;
+  readonly name: string;
   private readonly startedAt = new WeakMap<object, number>();
 
   constructor(options: RestSessionPoolOptions = {}) {
@@ -54,13 +54,7 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
   }
 
   session<T>(work: (session: ISession) => Promise<T>): Promise<T> {
-    const scope = {
-      pool: this.name,
-      sessionId: newSessionId(this.name),
-      signals: this.signals,
-      depth: 0,
-    };
-    return runInSession(new RestSession(this.http, scope), scope, work);
+    return openSession(this, (scope) => new RestSession(this.http, scope), work);
   }
 
   /** Closes idle keep-alive sockets and refuses to keep new ones. */

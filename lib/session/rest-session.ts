@@ -14,9 +14,9 @@ export class RestSession extends BaseSession {
     super(scope);
   }
 
-  /** The HTTP client; prefer {@link extractRequest}, which also checks the session is active. */
+  /** The HTTP client; prefer {@link extractRequest}. Throws if the session may not be used now. */
   get request(): HttpService {
-    this.assertActive();
+    this.assertUsable();
     return this.http;
   }
 

@@ -48,7 +48,9 @@ describe('the built package', () => {
       'SESSION_POOL',
       'Signal',
       'VaultTransitService',
+      'createSessionSignals',
       'extractRequest',
+      'openSession',
     ]);
   });
 

@@ -8,9 +8,11 @@ import {
   RestSessionPool,
   VaultTransitService,
   type ISession,
+  type RequestEndedEvent,
 } from '../../lib/index.js';
 import { startTransitDevServer, type TransitDevServer } from '../../lib/testing/index.js';
 import { RecordingSession, RecordingSessionPool } from '../support/recording-session-pool.js';
+import { closedPort } from '../support/scripted-server.js';
 import { expectNoSecrets } from '../support/secrets.js';
 
 let server: TransitDevServer;
@@ -86,34 +88,55 @@ describe('RestSessionPool', () => {
     const kms = new VaultTransitService({ vaultAddr: server.address, vaultToken: server.token });
     const { dek } = await rest.session((s) => kms.generateDek(s, 'signals'));
     expect(started).toEqual([
-      { pool: 'rest', method: 'POST', path: '/v1/transit/datakey/plaintext/signals' },
-      { pool: 'rest', method: 'POST', path: '/v1/transit/keys/signals' },
-      { pool: 'rest', method: 'POST', path: '/v1/transit/datakey/plaintext/signals' },
+      { pool: 'rest', method: 'POST', path: '/v1/transit/datakey/plaintext/tenant-signals' },
+      { pool: 'rest', method: 'POST', path: '/v1/transit/keys/tenant-signals' },
+      { pool: 'rest', method: 'POST', path: '/v1/transit/datakey/plaintext/tenant-signals' },
     ]);
     expect(ended).toEqual([
       {
         pool: 'rest',
         method: 'POST',
-        path: '/v1/transit/datakey/plaintext/signals',
+        path: '/v1/transit/datakey/plaintext/tenant-signals',
         status: 400,
         durationMs: expect.any(Number),
       },
       {
         pool: 'rest',
         method: 'POST',
-        path: '/v1/transit/keys/signals',
+        path: '/v1/transit/keys/tenant-signals',
         status: 200,
         durationMs: expect.any(Number),
       },
       {
         pool: 'rest',
         method: 'POST',
-        path: '/v1/transit/datakey/plaintext/signals',
+        path: '/v1/transit/datakey/plaintext/tenant-signals',
         status: 200,
         durationMs: expect.any(Number),
       },
     ]);
     expectNoSecrets(JSON.stringify([started, ended]), [server.token, dek]);
+  });
+
+  it('reports the error code, and no status, when no answer arrives', async () => {
+    const ended: RequestEndedEvent[] = [];
+    rest.signals.requestEnded.connect((e) => ended.push(e));
+    const kms = new VaultTransitService({
+      vaultAddr: `http://127.0.0.1:${await closedPort()}`,
+      vaultToken: server.token,
+    });
+    await expect(rest.session((s) => kms.rotateKek(s, 'refused'))).rejects.toMatchObject({
+      reason: 'network',
+    });
+    expect(ended).toEqual([
+      {
+        pool: 'rest',
+        method: 'POST',
+        path: '/v1/transit/keys/tenant-refused/rotate',
+        errorCode: 'ECONNREFUSED',
+        durationMs: expect.any(Number),
+      },
+    ]);
   });
 
   it('a throwing listener never breaks the work it observes', async () => {
@@ -141,9 +164,42 @@ describe('RestSessionPool', () => {
   });
 });
 
+describe('session exclusivity and lifetime', () => {
+  it('refuses a second atomic scope while one is open, and the outer session inside a scope', async () => {
+    await rest.session(async (session) => {
+      await session.atomic(async (tx) => {
+        expect(() => extractRequest(session)).toThrow(KmsSessionError);
+        await expect(session.atomic(async () => 1)).rejects.toBeInstanceOf(KmsSessionError);
+        expect(extractRequest(tx)).toBeDefined();
+      });
+      // Once the scope has ended the outer session is usable again.
+      expect(extractRequest(session)).toBeDefined();
+    });
+  });
+
+  it('an atomic scope left running when its session ends is no longer usable', async () => {
+    let orphan: ISession | undefined;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let pending: Promise<unknown> = Promise.resolve();
+    await rest.session(async (session) => {
+      pending = session.atomic(async (tx) => {
+        orphan = tx;
+        await gate;
+        return extractRequest(tx);
+      });
+    });
+    expect(orphan?.isActive).toBe(false);
+    release();
+    await expect(pending).rejects.toBeInstanceOf(KmsSessionError);
+  });
+});
+
 describe('CompositeSessionPool', () => {
   it('opens one session over every pool and finds each part', async () => {
-    const db = new RecordingSessionPool();
+    const db = new RecordingSessionPool('db');
     const composite = new CompositeSessionPool(db, rest);
     await composite.session(async (session) => {
       expect(session).toBeInstanceOf(CompositeSession);
@@ -151,46 +207,70 @@ describe('CompositeSessionPool', () => {
       expect(session.part(RestSession)).toBeInstanceOf(RestSession);
       expect(extractRequest(session)).toBe(await rest.session(async (s) => extractRequest(s)));
     });
-    expect(db.log).toEqual(['open', 'close']);
+    expect(db.log).toEqual(['db: open', 'db: close']);
   });
 
-  it('an atomic scope spans every part: commit in order on success', async () => {
-    const db = new RecordingSessionPool();
-    const composite = new CompositeSessionPool(db, rest);
+  it('an atomic scope spans every part, first part outermost; commits inner first', async () => {
+    const log: string[] = [];
+    const composite = new CompositeSessionPool(
+      new RecordingSessionPool('db', log),
+      new RecordingSessionPool('outbox', log),
+      rest,
+    );
     const kms = new VaultTransitService({ vaultAddr: server.address, vaultToken: server.token });
     await composite.session((session) =>
       session.atomic(async (tx) => {
-        db.log.push('work');
+        tx.part(RecordingSession)?.execute('insert');
         await kms.generateDek(tx, 'composite');
-        await tx.atomic(async () => db.log.push('nested work'));
+        await tx.atomic(async (nested) => nested.part(RecordingSession)?.execute('update'));
       }),
     );
-    expect(db.log).toEqual([
-      'open',
-      'begin tx',
-      'work',
-      'begin savepoint2',
-      'nested work',
-      'commit savepoint2',
-      'commit tx',
-      'close',
+    expect(log).toEqual([
+      'db: open',
+      'outbox: open',
+      'db: begin tx',
+      'outbox: begin tx',
+      'db: insert',
+      'db: begin savepoint2',
+      'outbox: begin savepoint2',
+      'db: update',
+      'outbox: commit savepoint2',
+      'db: commit savepoint2',
+      'outbox: commit tx',
+      'db: commit tx',
+      'outbox: close',
+      'db: close',
     ]);
   });
 
-  it('a failure rolls every part back and closes the session', async () => {
-    const db = new RecordingSessionPool();
-    const composite = new CompositeSessionPool(db, rest);
+  it('a failure rolls every part back, innermost first, and closes the session', async () => {
+    const log: string[] = [];
+    const composite = new CompositeSessionPool(
+      new RecordingSessionPool('db', log),
+      new RecordingSessionPool('outbox', log),
+      rest,
+    );
     const events = recordSignals(composite);
     const error = await composite
       .session((session) =>
-        session.atomic(async () => {
-          db.log.push('work');
+        session.atomic(async (tx) => {
+          tx.part(RecordingSession)?.execute('insert');
           throw new Error('fail');
         }),
       )
       .catch((e: unknown) => e);
     expect((error as Error).message).toBe('fail');
-    expect(db.log).toEqual(['open', 'begin tx', 'work', 'rollback tx', 'close']);
+    expect(log).toEqual([
+      'db: open',
+      'outbox: open',
+      'db: begin tx',
+      'outbox: begin tx',
+      'db: insert',
+      'outbox: rollback tx',
+      'db: rollback tx',
+      'outbox: close',
+      'db: close',
+    ]);
     expect(events.map((e) => e.replace(/composite-\d+/, 'composite-N'))).toEqual([
       'session started composite-N',
       'atomic 1 started',
@@ -199,8 +279,36 @@ describe('CompositeSessionPool', () => {
     ]);
   });
 
+  it('a nested failure caught by the outer scope rolls back the savepoint only', async () => {
+    const db = new RecordingSessionPool('db');
+    const composite = new CompositeSessionPool(db, rest);
+    await composite.session((session) =>
+      session.atomic(async (tx) => {
+        tx.part(RecordingSession)?.execute('insert a');
+        await tx
+          .atomic(async (nested) => {
+            nested.part(RecordingSession)?.execute('insert b');
+            throw new Error('b is invalid');
+          })
+          .catch(() => undefined);
+        tx.part(RecordingSession)?.execute('insert c');
+      }),
+    );
+    expect(db.log).toEqual([
+      'db: open',
+      'db: begin tx',
+      'db: insert a',
+      'db: begin savepoint2',
+      'db: insert b',
+      'db: rollback savepoint2',
+      'db: insert c',
+      'db: commit tx',
+      'db: close',
+    ]);
+  });
+
   it('a session without a REST part is refused by extractRequest', async () => {
-    const db = new RecordingSessionPool();
+    const db = new RecordingSessionPool('db');
     await db.session(async (session) => {
       expect(() => extractRequest(session)).toThrow(KmsSessionError);
     });

@@ -235,7 +235,6 @@ export function describeKmsContract(
           'ünï',
           'a b',
           'a..b',
-          '-a',
           'a-',
           'a\nb',
           'a?list=true',

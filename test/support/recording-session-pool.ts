@@ -1,36 +1,43 @@
 import {
   BaseSession,
   createSessionSignals,
-  newSessionId,
-  runInSession,
+  openSession,
+  type ISession,
+  type ISessionPool,
   type SessionScope,
-} from '../support/session-internals.js';
-import type { ISession, ISessionPool } from '../../lib/index.js';
+} from '../../lib/index.js';
 
 /**
  * A transactional backend that records begin/commit/rollback, like a database pool would
- * (savepoints for nested scopes). Used to check the exact sequence a composite session produces.
+ * (savepoints for nested scopes), built only from the public API as a user's pool would be.
  */
 export class RecordingSession extends BaseSession {
   constructor(
-    readonly log: string[],
+    private readonly log: string[],
+    private readonly label: string,
     scope: SessionScope,
   ) {
     super(scope);
+  }
+
+  /** Records a statement run on this session (throws if the session may not be used now). */
+  execute(statement: string): void {
+    this.assertUsable();
+    this.log.push(`${this.label}: ${statement}`);
   }
 
   protected async runAtomic<T>(
     scope: SessionScope,
     run: (child: BaseSession) => Promise<T>,
   ): Promise<T> {
-    const label = scope.depth === 1 ? 'tx' : `savepoint${scope.depth}`;
-    this.log.push(`begin ${label}`);
+    const unit = scope.depth === 1 ? 'tx' : `savepoint${scope.depth}`;
+    this.log.push(`${this.label}: begin ${unit}`);
     try {
-      const result = await run(new RecordingSession(this.log, scope));
-      this.log.push(`commit ${label}`);
+      const result = await run(new RecordingSession(this.log, this.label, scope));
+      this.log.push(`${this.label}: commit ${unit}`);
       return result;
     } catch (error) {
-      this.log.push(`rollback ${label}`);
+      this.log.push(`${this.label}: rollback ${unit}`);
       throw error;
     }
   }
@@ -38,13 +45,18 @@ export class RecordingSession extends BaseSession {
 
 export class RecordingSessionPool implements ISessionPool {
   readonly signals = createSessionSignals();
-  readonly log: string[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly log: string[] = [],
+  ) {}
 
   session<T>(work: (session: ISession) => Promise<T>): Promise<T> {
-    const scope = { pool: 'db', sessionId: newSessionId('db'), signals: this.signals, depth: 0 };
-    this.log.push('open');
-    return runInSession(new RecordingSession(this.log, scope), scope, work).finally(() =>
-      this.log.push('close'),
-    );
+    this.log.push(`${this.name}: open`);
+    return openSession(
+      this,
+      (scope) => new RecordingSession(this.log, this.name, scope),
+      work,
+    ).finally(() => this.log.push(`${this.name}: close`));
   }
 }

@@ -48,37 +48,37 @@ describe('VaultTransitService request cost', () => {
     const { encryptedDek } = await pool.session((s) => kms.generateDek(s, tenant));
 
     expect(await requestsDuring((s) => kms.encryptDek(s, tenant, Buffer.alloc(32, 1)))).toEqual([
-      'POST /v1/transit/encrypt/acme',
+      'POST /v1/transit/encrypt/tenant-acme',
     ]);
     expect(await requestsDuring((s) => kms.decryptDek(s, tenant, encryptedDek))).toEqual([
-      'POST /v1/transit/decrypt/acme',
+      'POST /v1/transit/decrypt/tenant-acme',
     ]);
     expect(await requestsDuring((s) => kms.generateDek(s, tenant))).toEqual([
-      'POST /v1/transit/datakey/plaintext/acme',
+      'POST /v1/transit/datakey/plaintext/tenant-acme',
     ]);
     expect(await requestsDuring((s) => kms.rotateKek(s, tenant))).toEqual([
-      'POST /v1/transit/keys/acme/rotate',
+      'POST /v1/transit/keys/tenant-acme/rotate',
     ]);
     expect(await requestsDuring((s) => kms.rewrapDek(s, tenant, encryptedDek))).toEqual([
-      'POST /v1/transit/rewrap/acme',
+      'POST /v1/transit/rewrap/tenant-acme',
     ]);
   });
 
   it('creates a missing KEK with the configured type: encrypt by upsert, generate and rotate by create', async () => {
     const kms = service({ keyType: 'chacha20-poly1305' });
     expect(await requestsDuring((s) => kms.encryptDek(s, 'a', Buffer.alloc(32, 1)))).toEqual([
-      'POST /v1/transit/encrypt/a',
+      'POST /v1/transit/encrypt/tenant-a',
     ]);
     expect(await requestsDuring((s) => kms.generateDek(s, 'b'))).toEqual([
-      'POST /v1/transit/datakey/plaintext/b',
-      'POST /v1/transit/keys/b',
-      'POST /v1/transit/datakey/plaintext/b',
+      'POST /v1/transit/datakey/plaintext/tenant-b',
+      'POST /v1/transit/keys/tenant-b',
+      'POST /v1/transit/datakey/plaintext/tenant-b',
     ]);
     expect(await requestsDuring((s) => kms.rotateKek(s, 'c'))).toEqual([
-      'POST /v1/transit/keys/c/rotate',
-      'POST /v1/transit/keys/c',
+      'POST /v1/transit/keys/tenant-c/rotate',
+      'POST /v1/transit/keys/tenant-c',
     ]);
-    for (const name of ['a', 'b', 'c']) {
+    for (const name of ['tenant-a', 'tenant-b', 'tenant-c']) {
       const read = await fetch(`${server.address}/v1/transit/keys/${name}`, {
         headers: { 'X-Vault-Token': server.token },
       });
@@ -92,11 +92,11 @@ describe('VaultTransitService request cost', () => {
     const kms = service();
     await pool.session((s) => kms.generateDek(s, 'gone'));
     expect(await requestsDuring((s) => kms.deleteKek(s, 'gone'))).toEqual([
-      'POST /v1/transit/keys/gone/config',
-      'DELETE /v1/transit/keys/gone',
+      'POST /v1/transit/keys/tenant-gone/config',
+      'DELETE /v1/transit/keys/tenant-gone',
     ]);
     expect(await requestsDuring((s) => kms.deleteKek(s, 'gone'))).toEqual([
-      'POST /v1/transit/keys/gone/config',
+      'POST /v1/transit/keys/tenant-gone/config',
     ]);
   });
 });
@@ -126,8 +126,9 @@ describe('VaultTransitService key names', () => {
   });
 
   it('never addresses a path outside its own key, whatever the id', async () => {
-    const kms = service();
+    const kms = service({ keyPrefix: '' });
     const victim = await pool.session((s) => kms.generateDek(s, 'victim'));
+    const before = server.requests.length;
     const ids = [
       'victim/rotate',
       'victim%2Frotate',
@@ -136,23 +137,26 @@ describe('VaultTransitService key names', () => {
       'victim/../other',
       'victim?x',
       'victim#x',
+      'victim\\rotate',
     ];
-    for (const id of ids) {
-      await pool.session(async (s) => {
-        await kms.rotateKek(s, id).catch(() => undefined);
-        await kms.deleteKek(s, id).catch(() => undefined);
-        await kms.generateDek(s, id).catch(() => undefined);
-      });
-    }
-    for (const request of server.requests) {
-      expect(request.path.startsWith('/v1/transit/')).toBe(true);
-    }
+    await pool.session(async (s) => {
+      for (const id of ids) {
+        await expect(kms.rotateKek(s, id)).rejects.toBeInstanceOf(KmsInvalidInputError);
+        await expect(kms.deleteKek(s, id)).rejects.toBeInstanceOf(KmsInvalidInputError);
+        await expect(kms.generateDek(s, id)).rejects.toBeInstanceOf(KmsInvalidInputError);
+        await expect(kms.encryptDek(s, id, victim.dek)).rejects.toBeInstanceOf(
+          KmsInvalidInputError,
+        );
+      }
+    });
+    expect(server.requests.slice(before)).toEqual([]);
     const read = await fetch(`${server.address}/v1/transit/keys/victim`, {
       headers: { 'X-Vault-Token': server.token },
     });
-    expect(((await read.json()) as { data: { latest_version: number } }).data.latest_version).toBe(
-      1,
-    );
+    const key = (await read.json()) as {
+      data: { latest_version: number; deletion_allowed: boolean };
+    };
+    expect(key.data).toMatchObject({ latest_version: 1, deletion_allowed: false });
     expect(await pool.session((s) => kms.decryptDek(s, 'victim', victim.encryptedDek))).toEqual(
       victim.dek,
     );
