@@ -179,9 +179,9 @@ describe('session exclusivity and lifetime', () => {
 
   it('an atomic scope left running when its session ends is no longer usable', async () => {
     let orphan: ISession | undefined;
-    let release: () => void = () => undefined;
+    const latch: { release?: () => void } = {};
     const gate = new Promise<void>((resolve) => {
-      release = resolve;
+      latch.release = resolve;
     });
     let pending: Promise<unknown> = Promise.resolve();
     await rest.session(async (session) => {
@@ -192,7 +192,7 @@ describe('session exclusivity and lifetime', () => {
       });
     });
     expect(orphan?.isActive).toBe(false);
-    release();
+    latch.release?.();
     await expect(pending).rejects.toBeInstanceOf(KmsSessionError);
   });
 });
