@@ -1,6 +1,7 @@
 import { KmsConfigurationError } from './errors/kms-configuration.error.js';
 import { messages } from './errors/messages.js';
 import type { KmsModuleOptions, VaultKeyType } from './interfaces/kms-module-options.interface.js';
+import { Secret } from './secret.js';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from './key-naming/tenant-key-namer.js';
 
 export const VAULT_KEY_TYPES: readonly VaultKeyType[] = [
@@ -14,7 +15,8 @@ const MAX_TIMEOUT_MS = 600_000;
 /** Options after validation, with every default applied (defaults live only here). */
 export interface ResolvedKmsOptions {
   readonly vaultAddr: string;
-  readonly vaultToken: string;
+  /** Wrapped so that logging or serializing the options never shows it. */
+  readonly vaultToken: Secret;
   readonly mount: string;
   readonly keyType: VaultKeyType;
   readonly timeoutMs: number;
@@ -31,7 +33,9 @@ function invalid(option: string, rule: string): KmsConfigurationError {
  * Validates options and merges defaults. Throws {@link KmsConfigurationError} naming the first
  * bad option; the message never contains the token.
  */
-export function resolveKmsOptions(options: KmsModuleOptions | undefined): ResolvedKmsOptions {
+export function resolveKmsOptions(
+  options: KmsModuleOptions | ResolvedKmsOptions | undefined,
+): ResolvedKmsOptions {
   if (!options || typeof options !== 'object')
     throw invalid('options', 'an options object is required');
   const {
@@ -49,10 +53,11 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
       'must be an absolute http(s) URL without credentials, query or fragment, e.g. http://127.0.0.1:8200',
     );
   }
-  if (typeof vaultToken !== 'string' || vaultToken.length === 0) {
+  const token = vaultToken instanceof Secret ? vaultToken.reveal() : vaultToken;
+  if (typeof token !== 'string' || token.length === 0) {
     throw invalid('vaultToken', 'must be a non-empty string');
   }
-  if (!/^[\x21-\x7e]+$/.test(vaultToken)) {
+  if (!/^[\x21-\x7e]+$/.test(token)) {
     throw invalid(
       'vaultToken',
       'must contain only visible ASCII characters (no spaces or line breaks)',
@@ -91,7 +96,7 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
   }
   return {
     vaultAddr: vaultAddr.replace(/\/+$/, ''),
-    vaultToken,
+    vaultToken: vaultToken instanceof Secret ? vaultToken : new Secret(token),
     mount,
     keyType,
     timeoutMs,

@@ -1,6 +1,5 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { KEY_MANAGEMENT_SERVICE, SESSION_POOL } from './kms.constants.js';
-import { KMS_RESOLVED_OPTIONS } from './kms.internal-constants.js';
 import {
   KMS_MODULE_OPTIONS,
   KmsConfigurableModule,
@@ -8,30 +7,27 @@ import {
   type KMS_OPTIONS_TYPE,
 } from './kms.module-definition.js';
 import type { KmsModuleOptions } from './interfaces/kms-module-options.interface.js';
-import { resolveKmsOptions, type ResolvedKmsOptions } from './kms-options.js';
+import { resolveKmsOptions } from './kms-options.js';
 import { VaultTransitService } from './providers/vault-transit/vault-transit.service.js';
 import { RestSessionPool } from './session/rest-session-pool.js';
 
 const EXPORTED = [KEY_MANAGEMENT_SERVICE, VaultTransitService, SESSION_POOL, RestSessionPool];
 
 /** Options → pool and service, each a factory, so sync and async registration share one path. */
+// Both factories validate the options (cheap), so whichever Nest builds first fails the bootstrap
+// on a bad option; validated options, which hold the token, are never registered in DI.
 const derivedProviders: Provider[] = [
   {
-    provide: KMS_RESOLVED_OPTIONS,
-    useFactory: (options: KmsModuleOptions) => resolveKmsOptions(options),
-    inject: [KMS_MODULE_OPTIONS],
-  },
-  {
     provide: RestSessionPool,
-    useFactory: (options: ResolvedKmsOptions) =>
-      new RestSessionPool({ maxSockets: options.maxSockets }),
-    inject: [KMS_RESOLVED_OPTIONS],
+    useFactory: (options: KmsModuleOptions) =>
+      new RestSessionPool({ maxSockets: resolveKmsOptions(options).maxSockets }),
+    inject: [KMS_MODULE_OPTIONS],
   },
   { provide: SESSION_POOL, useExisting: RestSessionPool },
   {
     provide: VaultTransitService,
-    useFactory: (options: ResolvedKmsOptions) => new VaultTransitService(options),
-    inject: [KMS_RESOLVED_OPTIONS],
+    useFactory: (options: KmsModuleOptions) => new VaultTransitService(options),
+    inject: [KMS_MODULE_OPTIONS],
   },
   { provide: KEY_MANAGEMENT_SERVICE, useExisting: VaultTransitService },
 ];

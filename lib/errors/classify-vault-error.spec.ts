@@ -10,6 +10,7 @@ import { KmsUnavailableError } from './kms-unavailable.error.js';
 const classify = (status: number, ...errors: string[]) =>
   classifyVaultError({
     operation: 'decryptDek',
+    method: status === 404 && errors.length === 0 ? 'GET' : 'POST',
     keyName: 'acme',
     mount: 'transit',
     status,
@@ -47,7 +48,10 @@ describe('classifyVaultError (status and message)', () => {
     [429, ['rate limit quota exceeded'], KmsUnavailableError],
     [503, ['Vault is sealed'], KmsUnavailableError],
     [500, ['1 error occurred:\n\t* internal error\n\n'], KmsUnavailableError],
-    [302, [], KmsUnavailableError],
+    [302, [], KmsConfigurationError],
+    [307, [], KmsConfigurationError],
+    [401, ['unauthorized'], KmsAccessDeniedError],
+    [407, ['proxy authentication required'], KmsAccessDeniedError],
   ])('%i %j → %o', (status, errors, type) => {
     const error = classify(status, ...errors);
     expect(error).toBeInstanceOf(type);
@@ -72,11 +76,48 @@ describe('classifyVaultError (status and message)', () => {
     expect(classify(403, '1 error occurred:\n\t* permission denied\n\n').message).toMatch(/policy/);
   });
 
+  it('reads a bare 404 as a missing key only for a read (GET)', () => {
+    const answer = {
+      operation: 'deleteKek',
+      keyName: 'acme',
+      mount: 'transit',
+      status: 404,
+      errors: [],
+    };
+    expect(classifyVaultError({ ...answer, method: 'GET' })).toBeInstanceOf(KekNotFoundError);
+    expect(classifyVaultError({ ...answer, method: 'POST' })).toBeInstanceOf(KmsConfigurationError);
+    expect(classifyVaultError({ ...answer, method: 'DELETE' })).toBeInstanceOf(
+      KmsConfigurationError,
+    );
+  });
+
+  it('treats an unwrapped "permission denied" as a token problem', () => {
+    expect(classify(403, 'permission denied').message).toMatch(/unknown, expired or revoked/);
+  });
+
+  it('reads a bare 404 as a missing key only for a read (GET)', () => {
+    const answer = {
+      operation: 'deleteKek',
+      keyName: 'acme',
+      mount: 'transit',
+      status: 404,
+      errors: [],
+    };
+    expect(classifyVaultError({ ...answer, method: 'GET' })).toBeInstanceOf(KekNotFoundError);
+    expect(classifyVaultError({ ...answer, method: 'POST' })).toBeInstanceOf(KmsConfigurationError);
+    expect(classifyVaultError({ ...answer, method: 'DELETE' })).toBeInstanceOf(
+      KmsConfigurationError,
+    );
+  });
+
+  it('treats an unwrapped "permission denied" as a token problem', () => {
+    expect(classify(403, 'permission denied').message).toMatch(/unknown, expired or revoked/);
+  });
+
   it('gives unavailable errors a reason', () => {
     expect(classify(503, 'Vault is sealed')).toMatchObject({ reason: 'sealed' });
     expect(classify(503, 'upstream')).toMatchObject({ reason: 'server-error' });
     expect(classify(429, 'x')).toMatchObject({ reason: 'rate-limited' });
-    expect(classify(307)).toMatchObject({ reason: 'bad-response' });
   });
 
   it('serializes to its public fields only', () => {

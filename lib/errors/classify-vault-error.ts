@@ -10,6 +10,8 @@ import { messages } from './messages.js';
 /** A Vault error answer: its status and its `errors` strings. */
 export interface VaultErrorAnswer {
   readonly operation: string;
+  /** HTTP method of the request: a bare 404 means "not found" only for a read (GET). */
+  readonly method: string;
   readonly keyName: string;
   readonly mount: string;
   readonly status: number;
@@ -35,16 +37,19 @@ const DECRYPTION_400 = [
  * access denied. Vault's text is kept verbatim in `vaultErrors` and in the message.
  */
 export function classifyVaultError(answer: VaultErrorAnswer): KmsError {
-  const { operation, keyName, mount, status, errors } = answer;
+  const { operation, method, keyName, mount, status, errors } = answer;
   const text = errors.map(flattenMultiError).join('; ') || `HTTP ${status}`;
   const options = { status, vaultErrors: errors };
   const has = (needle: string) => errors.some((e) => e.includes(needle));
 
-  if (status === 403) {
-    return new KmsAccessDeniedError(
-      messages.accessDenied(operation, text, has('invalid token')),
-      options,
-    );
+  if (status === 403 || status === 401 || status === 407) {
+    // An unwrapped "permission denied" is the no-token / unknown-token answer (Vault <= 1.16);
+    // a missing capability comes wrapped in the multierror format.
+    const invalidToken = has('invalid token') || errors.includes('permission denied');
+    return new KmsAccessDeniedError(messages.accessDenied(operation, text, invalidToken), options);
+  }
+  if (status >= 300 && status < 400) {
+    return new KmsConfigurationError(messages.redirected(operation, status), options);
   }
   if (status === 429)
     return new KmsUnavailableError(messages.unavailable(operation, text), 'rate-limited', options);
@@ -54,8 +59,11 @@ export function classifyVaultError(answer: VaultErrorAnswer): KmsError {
   if (status >= 500)
     return new KmsUnavailableError(messages.unavailable(operation, text), 'server-error', options);
   if (status === 404) {
-    if (errors.length === 0)
+    // `{"errors":[]}` is "a read returned nothing" only for GET; elsewhere it is a path outside
+    // /v1/ (a wrong address prefix), which must never pass for a missing key.
+    if (errors.length === 0 && method === 'GET') {
       return new KekNotFoundError(messages.kekNotFound(operation, keyName), options);
+    }
     return new KmsConfigurationError(messages.unsupportedPath(operation, mount, text), options);
   }
   if (status === 405)

@@ -48,6 +48,12 @@ export const messages = {
   unsupportedPath: (operation: string, mount: string, vault: string): string =>
     `Vault has no route for ${operation} under mount "${mount}" (${vault}). ` +
     'Check the mount option and that a Transit engine is enabled there.',
+  notVault: (operation: string, path: string, status: number): string =>
+    `${path} answered ${operation} with HTTP ${status}, which Vault never does there: ` +
+    'check that vaultAddr leads to Vault’s API (scheme, host, port and any path prefix).',
+  redirected: (operation: string, status: number): string =>
+    `Vault answered ${operation} with a redirect (HTTP ${status}): vaultAddr points at a standby ` +
+    'node or a redirecting proxy. Point it at the active node or the cluster address.',
   unavailable: (operation: string, detail: string): string =>
     `Vault is unavailable for ${operation}: ${detail}. The call may succeed if retried later.`,
   timeout: (operation: string, ms: number): string =>

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { Injectable, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { Test, type TestingModule } from '@nestjs/testing';
@@ -178,6 +179,22 @@ describe('KmsModule', () => {
     const { encryptedDek } = await pool.session((s) => keys.kms.generateDek(s, 't'));
     expect(encryptedDek.toString()).toMatch(/^vault:v1:/);
     expect(server.requests.length).toBe(before);
+  });
+
+  it('never shows the token when its providers are logged or serialized', async () => {
+    moduleRef = await Test.createTestingModule({
+      imports: [KmsModule.forRoot(options())],
+    }).compile();
+    for (const token of [
+      KEY_MANAGEMENT_SERVICE,
+      VaultTransitService,
+      SESSION_POOL,
+      RestSessionPool,
+    ]) {
+      const provider: unknown = moduleRef.get(token);
+      expect(inspect(provider, { depth: Infinity, showHidden: true })).not.toContain(server.token);
+      expect(JSON.stringify(provider) ?? '').not.toContain(server.token);
+    }
   });
 
   it('closes the pool’s keep-alive sockets on application shutdown', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IKeyManagementService, ISession, ISessionPool, TenantId } from '../../lib/index.js';
+import { RecordingSessionPool } from './recording-session-pool.js';
 import { expectNoSecrets } from './secrets.js';
 import {
   KekNotFoundError,
@@ -329,6 +330,49 @@ export function describeKmsContract(
           expectNoSecrets(error, [dek]);
         }
       }));
+
+    it('returned DEKs and ciphertexts own their memory (no shared pool slab)', () =>
+      withKms(async (kms, s) => {
+        const tenant = freshTenant();
+        const { dek, encryptedDek } = await kms.generateDek(s, tenant);
+        const outputs = [
+          dek,
+          encryptedDek,
+          await kms.decryptDek(s, tenant, encryptedDek),
+          await kms.encryptDek(s, tenant, dek),
+          await kms.rewrapDek(s, tenant, encryptedDek),
+        ];
+        for (const output of outputs) {
+          expect(output.byteOffset).toBe(0);
+          expect(output.buffer.byteLength).toBe(output.length);
+        }
+        expect(dek.buffer).not.toBe(encryptedDek.buffer);
+      }));
+
+    it('concurrent rotations of a new tenant never report the same rotated version twice', () =>
+      withKms(async (kms, s) => {
+        const tenant = freshTenant();
+        const versions = await Promise.all(
+          Array.from({ length: 6 }, () => kms.rotateKek(s, tenant)),
+        );
+        const rotated = versions.filter((v) => v > 1);
+        expect(new Set(rotated).size).toBe(rotated.length);
+        const latest = await kms.rotateKek(s, tenant);
+        expect(latest).toBeGreaterThan(Math.max(...versions));
+      }));
+
+    it('a session without a REST part is refused, as VaultTransitService requires one', async () => {
+      const subject = await open();
+      try {
+        await new RecordingSessionPool('db').session(async (session) => {
+          await expect(subject.kms.generateDek(session, freshTenant())).rejects.toBeInstanceOf(
+            KmsSessionError,
+          );
+        });
+      } finally {
+        await subject.close();
+      }
+    });
 
     it('concurrent first uses of a tenant all succeed and share one KEK', () =>
       withKms(async (kms, s) => {

@@ -69,6 +69,10 @@ interface Case {
   readonly respond: (req: IncomingMessage, res: ServerResponse) => void;
   readonly type: new (...args: never[]) => KmsError;
   readonly expected: Record<string, unknown>;
+  /** What setup (sys/health, then lookup-self) fails with on this answer. */
+  readonly setup: new (...args: never[]) => KmsError;
+  /** deleteKek's outcome when it differs from `type` (undefined: it succeeds). */
+  readonly deleteKek?: new (...args: never[]) => KmsError;
 }
 
 const CASES: Case[] = [
@@ -77,6 +81,7 @@ const CASES: Case[] = [
     respond: answerWith(403, vaultError('1 error occurred:\n\t* permission denied\n\n')),
     type: KmsAccessDeniedError,
     expected: { status: 403, retryable: false },
+    setup: KmsAccessDeniedError,
   },
   {
     name: '403 invalid token',
@@ -86,6 +91,7 @@ const CASES: Case[] = [
     ),
     type: KmsAccessDeniedError,
     expected: { status: 403 },
+    setup: KmsAccessDeniedError,
   },
   {
     name: '429 rate limited',
@@ -95,60 +101,85 @@ const CASES: Case[] = [
     ),
     type: KmsUnavailableError,
     expected: { reason: 'rate-limited', retryable: true },
+    setup: KmsUnavailableError,
   },
   {
     name: '503 sealed',
     respond: answerWith(503, vaultError('Vault is sealed')),
     type: KmsUnavailableError,
     expected: { reason: 'sealed', retryable: true },
+    setup: KmsUnavailableError,
   },
   {
     name: '500 internal error',
     respond: answerWith(500, vaultError('1 error occurred:\n\t* internal error\n\n')),
     type: KmsUnavailableError,
     expected: { reason: 'server-error', retryable: true },
+    setup: KmsUnavailableError,
   },
   {
     name: '502 HTML from a proxy',
     respond: answerWith(502, '<html>Bad Gateway</html>', 'text/html'),
     type: KmsUnavailableError,
     expected: { reason: 'server-error', status: 502 },
+    setup: KmsUnavailableError,
   },
   {
     name: '404 unsupported path',
     respond: answerWith(404, vaultError('1 error occurred:\n\t* unsupported path\n\n')),
     type: KmsConfigurationError,
     expected: { status: 404, retryable: false },
+    setup: KmsConfigurationError,
   },
   {
     name: '404 HTML (not Vault)',
     respond: answerWith(404, '<html>Not Found</html>', 'text/html'),
     type: KmsConfigurationError,
     expected: { status: 404 },
+    setup: KmsConfigurationError,
   },
   {
     name: '405 unsupported operation',
     respond: answerWith(405, vaultError('1 error occurred:\n\t* unsupported operation\n\n')),
     type: KmsConfigurationError,
     expected: { status: 405 },
+    setup: KmsConfigurationError,
+  },
+  {
+    name: '404 {"errors":[]} (a path outside /v1/: wrong address prefix)',
+    respond: answerWith(404, vaultError()),
+    type: KmsConfigurationError,
+    expected: { status: 404, retryable: false },
+    setup: KmsConfigurationError,
+    deleteKek: KmsConfigurationError,
+  },
+  {
+    name: '401 from an authenticating proxy',
+    respond: answerWith(401, vaultError('unauthorized')),
+    type: KmsAccessDeniedError,
+    expected: { status: 401, retryable: false },
+    setup: KmsAccessDeniedError,
   },
   {
     name: '400 encryption key not found',
     respond: answerWith(400, vaultError('encryption key not found')),
     type: KekNotFoundError,
     expected: { status: 400 },
+    setup: KmsConfigurationError,
   },
   {
     name: '400 illegal base64',
     respond: answerWith(400, vaultError('illegal base64 data at input byte 4')),
     type: KmsInvalidInputError,
     expected: { status: 400 },
+    setup: KmsConfigurationError,
   },
   {
     name: '413 body too large',
     respond: answerWith(413, vaultError('error parsing JSON')),
     type: KmsInvalidInputError,
     expected: { status: 413 },
+    setup: KmsConfigurationError,
   },
   {
     name: '307 standby redirect',
@@ -156,20 +187,23 @@ const CASES: Case[] = [
       res.writeHead(307, { Location: 'http://127.0.0.1:1/v1/x' });
       res.end();
     },
-    type: KmsUnavailableError,
-    expected: { reason: 'bad-response' },
+    type: KmsConfigurationError,
+    expected: { status: 307, retryable: false },
+    setup: KmsConfigurationError,
   },
   {
     name: '200 with HTML',
     respond: answerWith(200, '<html>login</html>', 'text/html'),
     type: KmsUnavailableError,
     expected: { reason: 'bad-response' },
+    setup: KmsUnavailableError,
   },
   {
     name: '200 without the expected fields',
     respond: answerWith(200, JSON.stringify({ data: { nothing: true } })),
     type: KmsUnavailableError,
     expected: { reason: 'bad-response' },
+    setup: KmsUnavailableError,
   },
 ];
 
@@ -180,14 +214,14 @@ describe('VaultTransitService error mapping and secrecy (every operation × ever
       for (const [name, operation] of Object.entries(OPERATIONS)) {
         const { error, events } = await failure(scripted.address, operation);
         if (name === 'setup') {
-          // setup reads sys/health and lookup-self: any failure must still be typed and clean.
-          if (error !== undefined) expect(error).toBeInstanceOf(KmsError);
+          expect(error, `setup on ${testCase.name}`).toBeInstanceOf(testCase.setup);
         } else if (name === 'deleteKek' && testCase.type === KekNotFoundError) {
           expect(error, 'deleteKek treats a missing key as success').toBeUndefined();
-        } else if (name === 'deleteKek' && testCase.name === '200 without the expected fields') {
-          expect(error, 'deleteKek reads no field of a 2xx answer').toBeUndefined();
+        } else if (name === 'deleteKek' && testCase.deleteKek) {
+          expect(error, `deleteKek on ${testCase.name}`).toBeInstanceOf(testCase.deleteKek);
         } else if (name === 'generateDek' && testCase.type === KekNotFoundError) {
-          expect(error).toBeInstanceOf(KmsError);
+          // The key is created and the datakey call repeated once; the second answer is the same.
+          expect(error).toBeInstanceOf(KekNotFoundError);
         } else {
           expect(error, `${name} on ${testCase.name}`).toBeInstanceOf(testCase.type);
           expect(error).toMatchObject(testCase.expected);
@@ -200,6 +234,30 @@ describe('VaultTransitService error mapping and secrecy (every operation × ever
       expect(scripted.requests.every((r) => r.headers['x-vault-token'] === TOKEN)).toBe(true);
     });
   }
+
+  it('redacts the token and the DEK when a proxy echoes the request into its error', async () => {
+    scripted = await startScriptedServer((req, res, body) => {
+      res.writeHead(400, { 'Content-Type': 'application/json' });
+      res.end(vaultError(`rejected ${body} from ${String(req.headers['x-vault-token'])}`));
+    });
+    const { error } = await failure(scripted.address, OPERATIONS['encryptDek'] as Operation);
+    expect(error).toBeInstanceOf(KmsInvalidInputError);
+    expect((error as KmsError).vaultErrors?.[0]).toContain('[REDACTED]');
+    expectNoSecrets(error, [TOKEN, DEK]);
+  });
+
+  it('refuses a generated DEK of the wrong length', async () => {
+    scripted = await startScriptedServer(
+      answerWith(
+        200,
+        JSON.stringify({
+          data: { ciphertext: WRAPPED.toString(), key_version: 1, plaintext: 'AA==' },
+        }),
+      ),
+    );
+    const { error } = await failure(scripted.address, OPERATIONS['generateDek'] as Operation);
+    expect(error).toMatchObject({ reason: 'bad-response' });
+  });
 
   it('connection refused: retryable network error, no secret, for every operation', async () => {
     const address = `http://127.0.0.1:${await closedPort()}`;

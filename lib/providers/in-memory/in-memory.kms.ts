@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
+import { ownedCopy, ownedFromBase64, ownedFromUtf8 } from '../../bytes.js';
+import { extractRequest } from '../../session/extract-request.js';
 import { classifyVaultError } from '../../errors/classify-vault-error.js';
 import { KekNotFoundError } from '../../errors/kek-not-found.error.js';
 import type { KmsError } from '../../errors/kms.error.js';
-import { KmsSessionError } from '../../errors/kms-session.error.js';
-import { messages } from '../../errors/messages.js';
 import { TransitEngine } from '../../engine/transit-engine.js';
 import { TransitError } from '../../engine/transit.error.js';
 import type {
@@ -84,7 +84,7 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
         type: this.keyType,
       }),
     );
-    return Buffer.from(result?.ciphertext ?? '', 'utf8');
+    return ownedFromUtf8(result?.ciphertext ?? '');
   }
 
   async decryptDek(
@@ -98,7 +98,7 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     const [result] = this.run('decryptDek', keyName, () =>
       this.engine.decrypt(keyName, [{ ciphertext }], false),
     );
-    return Buffer.from(result?.plaintext ?? '', 'base64');
+    return ownedFromBase64(result?.plaintext ?? '');
   }
 
   async generateDek(session: ISession, tenantId: TenantId): Promise<GeneratedDek> {
@@ -108,7 +108,9 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
       if (!this.engine.hasKey(keyName)) this.engine.createKey(keyName, { type: this.keyType });
       return this.engine.dataKey(keyName, { bits: 256 });
     });
-    return { dek: generated.plaintext, encryptedDek: Buffer.from(generated.ciphertext, 'utf8') };
+    const dek = ownedCopy(generated.plaintext);
+    generated.plaintext.fill(0);
+    return { dek, encryptedDek: ownedFromUtf8(generated.ciphertext) };
   }
 
   async rotateKek(session: ISession, tenantId: TenantId): Promise<number> {
@@ -133,7 +135,7 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     const [result] = this.run('rewrapDek', keyName, () =>
       this.engine.rewrap(keyName, [{ ciphertext }], false),
     );
-    return Buffer.from(result?.ciphertext ?? '', 'utf8');
+    return ownedFromUtf8(result?.ciphertext ?? '');
   }
 
   async deleteKek(session: ISession, tenantId: TenantId): Promise<void> {
@@ -157,13 +159,16 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     this.enter('cleanup', session);
   }
 
+  /**
+   * Checks the session as VaultTransitService would (active, with a REST part, no scope open),
+   * records the call, and fails it if told to.
+   */
   private enter(
     operation: keyof IKeyManagementService,
     session: ISession,
     tenantId?: TenantId,
   ): void {
-    if (!session || session.isActive !== true)
-      throw new KmsSessionError(messages.sessionInactive());
+    extractRequest(session);
     this.recorded.push({ operation, ...(tenantId !== undefined ? { tenantId } : {}), session });
     const failure = this.failures.shift();
     if (failure) throw failure;
@@ -177,6 +182,7 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
       if (!(error instanceof TransitError)) throw error;
       throw classifyVaultError({
         operation,
+        method: 'POST',
         keyName,
         mount: IN_MEMORY_MOUNT,
         status: error.status,

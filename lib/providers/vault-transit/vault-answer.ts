@@ -1,3 +1,4 @@
+import { ownedFromBase64, ownedFromUtf8 } from '../../bytes.js';
 import { KmsUnavailableError } from '../../errors/kms-unavailable.error.js';
 import { messages } from '../../errors/messages.js';
 
@@ -11,26 +12,36 @@ function malformed(operation: string, field: string): KmsUnavailableError {
   );
 }
 
-/** `data.ciphertext`, checked to be a Transit ciphertext. */
+/** `data.ciphertext`, checked to be a Transit ciphertext, as UTF-8 bytes in their own memory. */
 export function readCiphertext(
   operation: string,
   data: Record<string, unknown> | undefined,
-): string {
+): Buffer {
   const value = data?.['ciphertext'];
   if (typeof value !== 'string' || !CIPHERTEXT.test(value))
     throw malformed(operation, 'ciphertext');
-  return value;
+  return ownedFromUtf8(value);
 }
 
-/** `data.plaintext` (base64), decoded; an empty plaintext is an error for a DEK. */
+/**
+ * `data.plaintext` (base64) decoded into its own memory; an empty plaintext, or one of another
+ * length than `expectedBytes`, is a malformed answer.
+ */
 export function readPlaintext(
   operation: string,
   data: Record<string, unknown> | undefined,
+  expectedBytes?: number,
 ): Buffer {
   const value = data?.['plaintext'];
-  if (typeof value !== 'string' || value === '' || !BASE64.test(value))
+  if (typeof value !== 'string' || value === '' || !BASE64.test(value)) {
     throw malformed(operation, 'plaintext');
-  return Buffer.from(value, 'base64');
+  }
+  const plaintext = ownedFromBase64(value);
+  if (expectedBytes !== undefined && plaintext.length !== expectedBytes) {
+    plaintext.fill(0);
+    throw malformed(operation, 'plaintext');
+  }
+  return plaintext;
 }
 
 /** A positive integer version field of the key object. */
@@ -40,7 +51,8 @@ export function readKeyVersion(
   field: string,
 ): number {
   const value = data?.[field];
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw malformed(operation, field);
+  }
   return value;
 }

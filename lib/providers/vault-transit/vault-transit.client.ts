@@ -3,6 +3,7 @@ import { classifyVaultError } from '../../errors/classify-vault-error.js';
 import { KmsUnavailableError } from '../../errors/kms-unavailable.error.js';
 import { messages } from '../../errors/messages.js';
 import type { ResolvedKmsOptions } from '../../kms-options.js';
+import { redact } from '../../secret.js';
 
 export type VaultMethod = 'GET' | 'POST' | 'DELETE';
 
@@ -16,6 +17,8 @@ export interface VaultRequest {
   readonly path: string;
   readonly body?: Record<string, unknown>;
   readonly outsideMount?: boolean;
+  /** Values of the body that must never appear in an error (e.g. the base64 plaintext). */
+  readonly secrets?: readonly string[];
 }
 
 export interface VaultAnswer {
@@ -24,10 +27,19 @@ export interface VaultAnswer {
   readonly data: Record<string, unknown> | undefined;
 }
 
+export interface VaultExchange {
+  readonly status: number;
+  readonly body: Record<string, unknown> | undefined;
+  /** Vault's `errors`, with any echoed secret redacted. */
+  readonly errors: readonly string[];
+}
+
 /**
  * All HTTP details of talking to Vault: URL, token header, timeout, JSON, and turning failures
  * into typed errors. Nothing it throws carries the token, headers or the request body: the
- * underlying axios error (which holds the config and headers) is never attached.
+ * underlying axios error (which holds the config and headers) is never attached, and Vault's
+ * error strings are scrubbed of the token and of the request's secrets in case a proxy echoes
+ * them.
  */
 export class VaultTransitClient {
   private readonly mountUrl: string;
@@ -38,10 +50,6 @@ export class VaultTransitClient {
     this.mountUrl = `${this.v1Url}${options.mount}/`;
   }
 
-  get mount(): string {
-    return this.options.mount;
-  }
-
   /** Sends one request; resolves for 2xx, throws a classified {@link KmsError} otherwise. */
   async send(http: HttpService, request: VaultRequest): Promise<VaultAnswer> {
     const answer = await this.exchange(http, request);
@@ -49,8 +57,14 @@ export class VaultTransitClient {
       const data = answer.body?.['data'];
       return { status: answer.status, data: isRecord(data) ? data : undefined };
     }
-    throw classifyVaultError({
+    throw this.classify(request, answer);
+  }
+
+  /** The typed error for a non-2xx exchange. */
+  classify(request: VaultRequest, answer: VaultExchange): Error {
+    return classifyVaultError({
       operation: request.operation,
+      method: request.method,
       keyName: request.keyName,
       mount: this.options.mount,
       status: answer.status,
@@ -59,15 +73,8 @@ export class VaultTransitClient {
   }
 
   /** Sends one request and returns the status and parsed body whatever the status. */
-  async exchange(
-    http: HttpService,
-    request: VaultRequest,
-  ): Promise<{
-    status: number;
-    body: Record<string, unknown> | undefined;
-    errors: readonly string[];
-  }> {
-    const { timeoutMs, vaultToken } = this.options;
+  async exchange(http: HttpService, request: VaultRequest): Promise<VaultExchange> {
+    const { timeoutMs } = this.options;
     const url = (request.outsideMount ? this.v1Url : this.mountUrl) + request.path;
     let status: number;
     let text: unknown;
@@ -76,7 +83,7 @@ export class VaultTransitClient {
         method: request.method,
         url,
         headers: {
-          'X-Vault-Token': vaultToken,
+          'X-Vault-Token': this.options.vaultToken.reveal(),
           ...(request.body ? { 'Content-Type': 'application/json' } : {}),
         },
         ...(request.body ? { data: JSON.stringify(request.body) } : {}),
@@ -98,16 +105,15 @@ export class VaultTransitClient {
         throw new KmsUnavailableError(
           messages.badResponse(request.operation, 'the body is not a JSON object'),
           'bad-response',
-          {
-            status,
-          },
+          { status },
         );
       }
       return { status, body, errors: [] };
     }
     const errors = body?.['errors'];
+    const secrets = [this.options.vaultToken.reveal(), ...(request.secrets ?? [])];
     const vaultErrors = Array.isArray(errors)
-      ? errors.filter((e): e is string => typeof e === 'string')
+      ? errors.filter((e): e is string => typeof e === 'string').map((e) => redact(e, secrets))
       : [`HTTP ${status} without a Vault error body`];
     return { status, body, errors: vaultErrors };
   }

@@ -1,5 +1,6 @@
+import { inspect } from 'node:util';
 import { KekNotFoundError } from '../../errors/kek-not-found.error.js';
-import { KmsAccessDeniedError } from '../../errors/kms-access-denied.error.js';
+import { KmsConfigurationError } from '../../errors/kms-configuration.error.js';
 import { KmsUnavailableError } from '../../errors/kms-unavailable.error.js';
 import { messages } from '../../errors/messages.js';
 import type {
@@ -14,11 +15,18 @@ import { resolveKmsOptions, type ResolvedKmsOptions } from '../../kms-options.js
 import { extractRequest } from '../../session/extract-request.js';
 import { assertDek, parseEncryptedDek } from '../../validation/dek-input.js';
 import { readCiphertext, readKeyVersion, readPlaintext } from './vault-answer.js';
-import { VaultTransitClient, type VaultRequest } from './vault-transit.client.js';
+import {
+  VaultTransitClient,
+  type VaultAnswer,
+  type VaultExchange,
+  type VaultRequest,
+} from './vault-transit.client.js';
 
-const DEK_BITS = 256;
-/** sys/health statuses of a node that can serve (active, standby, DR secondary, perf standby). */
-const SERVING_HEALTH = new Set([200, 429, 472, 473]);
+const DEK_BYTES = 32;
+/** sys/health statuses of a node that serves Transit: active, standby, performance standby. */
+const SERVING_HEALTH = new Set([200, 429, 473]);
+/** sys/health statuses of a node that exists but cannot serve (sealed, uninitialised, DR, …). */
+const NOT_SERVING_HEALTH = new Set([472, 474, 501, 503, 530]);
 
 /**
  * {@link IKeyManagementService} over Vault's Transit engine. Each tenant has one Transit key;
@@ -27,36 +35,37 @@ const SERVING_HEALTH = new Set([200, 429, 472, 473]);
  * @publicApi
  */
 export class VaultTransitService implements IKeyManagementService {
-  private readonly options: ResolvedKmsOptions;
-  private readonly client: VaultTransitClient;
-  private readonly keyNameOf: TenantKeyNamer;
+  readonly #options: ResolvedKmsOptions;
+  readonly #client: VaultTransitClient;
+  readonly #keyNameOf: TenantKeyNamer;
 
   constructor(options: KmsModuleOptions) {
-    this.options = resolveKmsOptions(options);
-    this.client = new VaultTransitClient(this.options);
-    this.keyNameOf = createTenantKeyNamer(this.options);
+    this.#options = resolveKmsOptions(options);
+    this.#client = new VaultTransitClient(this.#options);
+    this.#keyNameOf = createTenantKeyNamer(this.#options);
   }
 
   /** The Transit key name a tenant maps to (validated; throws for ids that cannot be mapped). */
   keyNameFor(tenantId: TenantId): string {
-    return this.keyNameOf(tenantId);
+    return this.#keyNameOf(tenantId);
   }
 
   async encryptDek(session: ISession, tenantId: TenantId, dek: Uint8Array): Promise<Buffer> {
-    const keyName = this.keyNameOf(tenantId);
+    const keyName = this.#keyNameOf(tenantId);
     assertDek(dek);
-    const answer = await this.call(session, {
+    const plaintext = Buffer.from(dek.buffer, dek.byteOffset, dek.byteLength).toString('base64');
+    const request: VaultRequest = {
       operation: 'encryptDek',
       keyName,
       method: 'POST',
       path: `encrypt/${keyName}`,
       // `type` only matters when Vault creates the key on this first encrypt (upsert).
-      body: {
-        plaintext: Buffer.from(dek.buffer, dek.byteOffset, dek.byteLength).toString('base64'),
-        type: this.options.keyType,
-      },
-    });
-    return Buffer.from(readCiphertext('encryptDek', answer.data), 'utf8');
+      body: { plaintext, type: this.#options.keyType },
+      secrets: [plaintext],
+    };
+    // With upsert disabled (transit/config/keys) a missing key is "encryption key not found".
+    const answer = await this.callCreatingKey(session, request);
+    return readCiphertext('encryptDek', answer.data);
   }
 
   async decryptDek(
@@ -64,65 +73,54 @@ export class VaultTransitService implements IKeyManagementService {
     tenantId: TenantId,
     encryptedDek: Uint8Array,
   ): Promise<Buffer> {
-    const keyName = this.keyNameOf(tenantId);
-    const { ciphertext } = parseEncryptedDek(encryptedDek);
-    const answer = await this.call(session, {
-      operation: 'decryptDek',
-      keyName,
-      method: 'POST',
-      path: `decrypt/${keyName}`,
-      body: { ciphertext },
-    });
+    const answer = await this.callWithCiphertext(
+      session,
+      'decryptDek',
+      'decrypt',
+      tenantId,
+      encryptedDek,
+    );
     return readPlaintext('decryptDek', answer.data);
   }
 
   async generateDek(session: ISession, tenantId: TenantId): Promise<GeneratedDek> {
-    const keyName = this.keyNameOf(tenantId);
-    const request: VaultRequest = {
+    const keyName = this.#keyNameOf(tenantId);
+    const answer = await this.callCreatingKey(session, {
       operation: 'generateDek',
       keyName,
       method: 'POST',
       path: `datakey/plaintext/${keyName}`,
-      body: { bits: DEK_BITS },
-    };
-    let answer;
-    try {
-      answer = await this.call(session, request);
-    } catch (error) {
-      if (!(error instanceof KekNotFoundError)) throw error;
-      await this.createKey(session, keyName, 'generateDek');
-      answer = await this.call(session, request);
-    }
-    const encryptedDek = Buffer.from(readCiphertext('generateDek', answer.data), 'utf8');
-    return { dek: readPlaintext('generateDek', answer.data), encryptedDek };
+      body: { bits: DEK_BYTES * 8 },
+    });
+    const encryptedDek = readCiphertext('generateDek', answer.data);
+    return { dek: readPlaintext('generateDek', answer.data, DEK_BYTES), encryptedDek };
   }
 
   async rotateKek(session: ISession, tenantId: TenantId): Promise<number> {
-    const keyName = this.keyNameOf(tenantId);
-    let answer;
+    const keyName = this.#keyNameOf(tenantId);
+    const rotate: VaultRequest = {
+      operation: 'rotateKek',
+      keyName,
+      method: 'POST',
+      path: `keys/${keyName}/rotate`,
+    };
+    let answer: VaultAnswer;
     try {
-      answer = await this.call(session, {
-        operation: 'rotateKek',
-        keyName,
-        method: 'POST',
-        path: `keys/${keyName}/rotate`,
-      });
+      answer = await this.call(session, rotate);
     } catch (error) {
       if (!(error instanceof KekNotFoundError)) throw error;
       answer = await this.createKey(session, keyName, 'rotateKek');
+      // Another caller created and rotated the key meanwhile: creating added no version, so
+      // rotate as asked rather than report someone else's version as ours.
+      const created = await this.keyObject(session, keyName, answer);
+      if (readKeyVersion('rotateKek', created, 'latest_version') > 1)
+        answer = await this.call(session, rotate);
     }
-    // Vault < 1.14 answers 204 without the key object: read it.
-    const data =
-      answer.data ??
-      (
-        await this.call(session, {
-          operation: 'rotateKek',
-          keyName,
-          method: 'GET',
-          path: `keys/${keyName}`,
-        })
-      ).data;
-    return readKeyVersion('rotateKek', data, 'latest_version');
+    return readKeyVersion(
+      'rotateKek',
+      await this.keyObject(session, keyName, answer),
+      'latest_version',
+    );
   }
 
   async rewrapDek(
@@ -130,28 +128,41 @@ export class VaultTransitService implements IKeyManagementService {
     tenantId: TenantId,
     encryptedDek: Uint8Array,
   ): Promise<Buffer> {
-    const keyName = this.keyNameOf(tenantId);
-    const { ciphertext } = parseEncryptedDek(encryptedDek);
-    const answer = await this.call(session, {
-      operation: 'rewrapDek',
-      keyName,
-      method: 'POST',
-      path: `rewrap/${keyName}`,
-      body: { ciphertext },
-    });
-    return Buffer.from(readCiphertext('rewrapDek', answer.data), 'utf8');
+    const answer = await this.callWithCiphertext(
+      session,
+      'rewrapDek',
+      'rewrap',
+      tenantId,
+      encryptedDek,
+    );
+    return readCiphertext('rewrapDek', answer.data);
   }
 
   async deleteKek(session: ISession, tenantId: TenantId): Promise<void> {
-    const keyName = this.keyNameOf(tenantId);
+    const keyName = this.#keyNameOf(tenantId);
+    let config: VaultAnswer;
     try {
-      await this.call(session, {
+      config = await this.call(session, {
         operation: 'deleteKek',
         keyName,
         method: 'POST',
         path: `keys/${keyName}/config`,
         body: { deletion_allowed: true },
       });
+    } catch (error) {
+      // Never created, or already shredded: deletion has converged.
+      if (error instanceof KekNotFoundError) return;
+      throw error;
+    }
+    // Vault >= 1.14 answers with the key object; anything else is not the key we meant to shred.
+    if (config.data !== undefined && config.data['name'] !== keyName) {
+      throw new KmsUnavailableError(
+        messages.badResponse('deleteKek', 'the key configuration answer names another key'),
+        'bad-response',
+        { status: config.status },
+      );
+    }
+    try {
       await this.call(session, {
         operation: 'deleteKek',
         keyName,
@@ -159,7 +170,7 @@ export class VaultTransitService implements IKeyManagementService {
         path: `keys/${keyName}`,
       });
     } catch (error) {
-      // Already gone (never created, or deleted by a concurrent call): shredding has converged.
+      // Deleted by a concurrent call between our two requests.
       if (!(error instanceof KekNotFoundError)) throw error;
     }
   }
@@ -167,15 +178,16 @@ export class VaultTransitService implements IKeyManagementService {
   /** Checks Vault is reachable, initialised and unsealed, and that the token is accepted. */
   async setup(session: ISession): Promise<void> {
     const http = extractRequest(session);
-    const health = await this.client.exchange(http, {
+    const healthRequest: VaultRequest = {
       operation: 'setup',
       keyName: '',
       method: 'GET',
       path: 'sys/health',
       outsideMount: true,
-    });
-    if (!SERVING_HEALTH.has(health.status)) {
-      const sealed = health.body?.['sealed'] === true;
+    };
+    const health = await this.#client.exchange(http, healthRequest);
+    if (NOT_SERVING_HEALTH.has(health.status)) {
+      const sealed = health.status === 503 || health.body?.['sealed'] === true;
       throw new KmsUnavailableError(
         messages.unavailable(
           'setup',
@@ -185,42 +197,110 @@ export class VaultTransitService implements IKeyManagementService {
         { status: health.status },
       );
     }
-    const lookup = await this.client.exchange(http, {
+    if (!SERVING_HEALTH.has(health.status)) throw this.setupError(healthRequest, health);
+    if (health.body?.['initialized'] !== true || health.body['sealed'] !== false) {
+      throw new KmsUnavailableError(
+        messages.badResponse('setup', 'sys/health did not describe an initialised, unsealed Vault'),
+        'bad-response',
+        { status: health.status },
+      );
+    }
+    // Needs `read` on auth/token/lookup-self, which Vault's default policy grants.
+    const lookupRequest: VaultRequest = {
       operation: 'setup',
       keyName: '',
       method: 'GET',
       path: 'auth/token/lookup-self',
       outsideMount: true,
-    });
-    if (lookup.status === 403) {
-      const invalidToken = lookup.errors.some(
-        (e) => e.includes('invalid token') || e === 'permission denied',
-      );
-      throw new KmsAccessDeniedError(
-        messages.accessDenied('setup', lookup.errors.join('; ') || 'HTTP 403', invalidToken),
-        {
-          status: 403,
-          vaultErrors: lookup.errors,
-        },
-      );
+    };
+    const lookup = await this.#client.exchange(http, lookupRequest);
+    if (lookup.status < 200 || lookup.status >= 300) throw this.setupError(lookupRequest, lookup);
+  }
+
+  /**
+   * sys/health and lookup-self never answer 400/404/405/413 from a Vault: such an answer means
+   * vaultAddr does not lead to Vault's API. Denials, rate limits and 5xx are classified as usual.
+   */
+  private setupError(request: VaultRequest, answer: VaultExchange): Error {
+    const { status, errors } = answer;
+    if (status >= 400 && status < 500 && ![401, 403, 407, 429].includes(status)) {
+      return new KmsConfigurationError(messages.notVault('setup', request.path, status), {
+        status,
+        vaultErrors: errors,
+      });
     }
+    return this.#client.classify(request, answer);
   }
 
   async cleanup(_session: ISession): Promise<void> {
     // Nothing to release: keys are never deleted on cleanup, the HTTP client belongs to the pool.
   }
 
-  private call(session: ISession, request: VaultRequest) {
-    return this.client.send(extractRequest(session), request);
+  /** Logs and serializes without options or token. */
+  toJSON(): Record<string, unknown> {
+    return { service: 'VaultTransitService', mount: this.#options.mount };
   }
 
-  private createKey(session: ISession, keyName: string, operation: string) {
+  [inspect.custom](): string {
+    return `VaultTransitService { mount: '${this.#options.mount}' }`;
+  }
+
+  private call(session: ISession, request: VaultRequest): Promise<VaultAnswer> {
+    return this.#client.send(extractRequest(session), request);
+  }
+
+  /** Sends `request`; if the key is missing, creates it and sends `request` once more. */
+  private async callCreatingKey(session: ISession, request: VaultRequest): Promise<VaultAnswer> {
+    try {
+      return await this.call(session, request);
+    } catch (error) {
+      if (!(error instanceof KekNotFoundError)) throw error;
+      await this.createKey(session, request.keyName, request.operation);
+      return this.call(session, request);
+    }
+  }
+
+  private callWithCiphertext(
+    session: ISession,
+    operation: 'decryptDek' | 'rewrapDek',
+    route: 'decrypt' | 'rewrap',
+    tenantId: TenantId,
+    encryptedDek: Uint8Array,
+  ): Promise<VaultAnswer> {
+    const keyName = this.#keyNameOf(tenantId);
+    const { ciphertext } = parseEncryptedDek(encryptedDek);
+    return this.call(session, {
+      operation,
+      keyName,
+      method: 'POST',
+      path: `${route}/${keyName}`,
+      body: { ciphertext },
+    });
+  }
+
+  private createKey(session: ISession, keyName: string, operation: string): Promise<VaultAnswer> {
     return this.call(session, {
       operation,
       keyName,
       method: 'POST',
       path: `keys/${keyName}`,
-      body: { type: this.options.keyType },
+      body: { type: this.#options.keyType },
     });
+  }
+
+  /** The key object of a keys/* answer; Vault < 1.14 answers 204, then it is read. */
+  private async keyObject(
+    session: ISession,
+    keyName: string,
+    answer: VaultAnswer,
+  ): Promise<Record<string, unknown> | undefined> {
+    if (answer.data) return answer.data;
+    const read = await this.call(session, {
+      operation: 'rotateKek',
+      keyName,
+      method: 'GET',
+      path: `keys/${keyName}`,
+    });
+    return read.data;
   }
 }
