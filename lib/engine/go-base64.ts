@@ -14,6 +14,19 @@ const isNewline = (byte: number | undefined): boolean => byte === 0x0a || byte =
 export function decodeGoBase64(text: string): Buffer {
   const src = Buffer.from(text, 'utf8');
   const out: number[] = [];
+  try {
+    decodeInto(src, out);
+    const bytes = Buffer.alloc(out.length);
+    bytes.set(out);
+    return bytes;
+  } finally {
+    // Both may hold plaintext (or its base64): leave nothing behind in the pool or the heap.
+    src.fill(0);
+    out.fill(0);
+  }
+}
+
+function decodeInto(src: Buffer, out: number[]): void {
   let si = 0;
   for (;;) {
     const quantum = [0, 0, 0, 0];
@@ -22,7 +35,7 @@ export function decodeGoBase64(text: string): Buffer {
     let j = 0;
     for (; j < 4; j += 1) {
       if (si === src.length) {
-        if (j === 0) return Buffer.from(out);
+        if (j === 0) return;
         throw corrupt(si - j);
       }
       const byte = src[si] as number;
@@ -59,7 +72,7 @@ export function decodeGoBase64(text: string): Buffer {
     if (trailingError !== undefined) throw corrupt(trailingError);
     if (dlen < 4) {
       // Padding ends the input; anything after it was reported above.
-      return Buffer.from(out);
+      return;
     }
   }
 }

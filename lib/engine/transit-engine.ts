@@ -366,7 +366,11 @@ export class TransitEngine {
           ? decodeAad(item.associated_data, items.indexOf(item))
           : undefined;
         const plaintext = this.decryptOne(key, item, aad);
-        return { plaintext: plaintext.toString('base64') };
+        try {
+          return { plaintext: plaintext.toString('base64') };
+        } finally {
+          plaintext.fill(0);
+        }
       },
       true,
     );

@@ -78,8 +78,10 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     const keyName = this.keyNameOf(tenantId);
     assertDek(dek);
     this.enter('encryptDek', session, tenantId);
+    // A view, not a copy: no duplicate of the DEK is left in Node's buffer pool.
+    const plaintext = Buffer.from(dek.buffer, dek.byteOffset, dek.byteLength).toString('base64');
     const [result] = this.run('encryptDek', keyName, () =>
-      this.engine.encrypt(keyName, [{ plaintext: Buffer.from(dek).toString('base64') }], false, {
+      this.engine.encrypt(keyName, [{ plaintext }], false, {
         allowed: true,
         type: this.keyType,
       }),
