@@ -25,7 +25,7 @@ export { CompositeSession } from './session/composite-session.js';
 export { CompositeSessionPool } from './session/composite-session-pool.js';
 export { openSession, type SessionPoolIdentity } from './session/open-session.js';
 export { extractRequest } from './session/extract-request.js';
-export { Signal, type Disconnect } from './session/signal.js';
+export type { Disconnect, Signal } from './session/signal.js';
 export type {
   AtomicEndedEvent,
   AtomicStartedEvent,

@@ -46,7 +46,6 @@ describe('the built package', () => {
       'RestSession',
       'RestSessionPool',
       'SESSION_POOL',
-      'Signal',
       'VaultTransitService',
       'createSessionSignals',
       'extractRequest',
