@@ -11,13 +11,15 @@ import {
   seal,
   SYMMETRIC_KEY_TYPES,
 } from './transit-crypto.js';
-import { TransitKey } from './transit-key.js';
+import { TransitKey, type KeyVersion } from './transit-key.js';
 import { TransitError } from './transit.error.js';
 
 export const VAULT_KEY_NAME_PATTERN = /^\w(([\w\-.]+)?\w)?$/;
 
 const MISSING_CONTEXT =
   "missing 'context' for key derivation; the key was created using a derived key, which means additional, per-request information must be included in order to perform operations with the key";
+/** path_rewrap.go ErrNonceNotAllowed: a `nonce` on encrypt/rewrap for a key that is not convergent v1. */
+const NONCE_NOT_ALLOWED = 'provided nonce not allowed for this key';
 const KNOWN_VAULT_TYPES = new Set<string>([
   ...SYMMETRIC_KEY_TYPES,
   'ed25519',
@@ -81,6 +83,11 @@ export interface ItemResult {
   plaintext?: string;
   error?: string;
   reference: string;
+  /**
+   * The item failed with an internal error (Vault's `errutil.InternalError`, e.g. undecodable
+   * `associated_data`): it counts for a 500 batch status rather than 400. Never written out.
+   */
+  internal?: true;
 }
 
 export interface EncryptUpsert {
@@ -116,18 +123,26 @@ export class TransitEngine {
     return this.keys.has(name);
   }
 
+  /**
+   * path_encrypt.go's existence check, which Vault runs before the ACL (it decides `create` vs
+   * `update`): whether the key exists. A name with `..` already fails here, with the clean 400.
+   */
+  encryptExistenceCheck(name: string): boolean {
+    assertStorable(name, true);
+    return this.keys.has(name);
+  }
+
   listKeys(): string[] {
     return [...this.keys.keys()].toSorted();
   }
 
   readKey(name: string): Record<string, unknown> | undefined {
-    assertStorable(name, true);
+    assertStorable(name, false);
     return this.keys.get(name)?.toKeyObject();
   }
 
   /** Creates the key, or returns the existing one unchanged (parameters validated, then ignored). */
   createKey(name: string, params: CreateKeyParams = {}): Record<string, unknown> {
-    assertStorable(name, false);
     const type = params.type ?? 'aes256-gcm96';
     if (params.autoRotatePeriod !== undefined) assertRotatePeriod(params.autoRotatePeriod);
     if (params.convergentEncryption && !params.derived) {
@@ -137,6 +152,7 @@ export class TransitEngine {
     if (params.keySize !== undefined && params.keySize !== 0 && type !== 'hmac') {
       throw TransitError.user(`key_size is not valid for algorithm ${type}`);
     }
+    assertStorable(name, false);
     const existing = this.keys.get(name);
     if (existing) return existing.toKeyObject();
     if (!isSymmetricKeyType(type)) {
@@ -236,24 +252,14 @@ export class TransitEngine {
         key.deletionAllowed = params.deletionAllowed;
         persist = true;
       }
-      if (params.exportable !== undefined) {
-        if (key.exportable && !params.exportable)
-          throw TransitError.user('export cannot be disabled on a key that has had it enabled');
-        if (params.exportable && !key.exportable) {
-          key.exportable = true;
-          persist = true;
-        }
+      // One-way flags: `false` is silently ignored, never an error (path_keys_config.go).
+      if (params.exportable && !key.exportable) {
+        key.exportable = true;
+        persist = true;
       }
-      if (params.allowPlaintextBackup !== undefined) {
-        if (key.allowPlaintextBackup && !params.allowPlaintextBackup) {
-          throw TransitError.user(
-            'plaintext backup cannot be disabled on a key that has had it enabled',
-          );
-        }
-        if (params.allowPlaintextBackup && !key.allowPlaintextBackup) {
-          key.allowPlaintextBackup = true;
-          persist = true;
-        }
+      if (params.allowPlaintextBackup && !key.allowPlaintextBackup) {
+        key.allowPlaintextBackup = true;
+        persist = true;
       }
       if (
         params.autoRotatePeriod !== undefined &&
@@ -283,6 +289,7 @@ export class TransitEngine {
   }
 
   trimKey(name: string, minAvailableVersion: number | undefined): Record<string, unknown> {
+    assertStorable(name, false);
     const key = this.keys.get(name);
     if (!key) throw TransitError.user('invalid key name');
     if (minAvailableVersion === undefined) throw TransitError.user('missing min_available_version');
@@ -345,11 +352,24 @@ export class TransitEngine {
       this.keys.set(name, key);
     }
     const target = key;
+    // path_encrypt.go: plaintext, context and nonce are decoded first (in that order), then the
+    // nonce is refused, then EncryptWithFactory runs its checks (version, derivation, AAD).
     return this.runItems(items, batch, (item) => {
-      const aad = item.associated_data
-        ? decodeAad(item.associated_data, items.indexOf(item))
-        : undefined;
-      return this.encryptOne(target, item, aad);
+      const plaintext = decodeGoBase64(item.plaintext);
+      try {
+        const context = decodeOptional(item.context);
+        if (hasValue(item.nonce)) {
+          decodeGoBase64(item.nonce as string).fill(0);
+          throw TransitError.user(NONCE_NOT_ALLOWED);
+        }
+        return this.sealItem(target, plaintext, {
+          context,
+          keyVersion: item.key_version,
+          associatedData: item.associated_data,
+        });
+      } finally {
+        plaintext.fill(0);
+      }
     });
   }
 
@@ -362,17 +382,17 @@ export class TransitEngine {
       batch,
       (item) => {
         if (!item.ciphertext) throw TransitError.user('missing ciphertext to decrypt');
-        const aad = item.associated_data
-          ? decodeAad(item.associated_data, items.indexOf(item))
-          : undefined;
-        const plaintext = this.decryptOne(key, item, aad);
+        const context = decodeOptional(item.context);
+        // Decrypt decodes a nonce but only a convergent v1 key would use it (none here).
+        if (hasValue(item.nonce)) decodeGoBase64(item.nonce as string).fill(0);
+        const plaintext = this.openItem(key, item.ciphertext, context, item.associated_data);
         try {
           return { plaintext: plaintext.toString('base64') };
         } finally {
           plaintext.fill(0);
         }
       },
-      true,
+      { keepEmptyPlaintext: true },
     );
   }
 
@@ -380,62 +400,64 @@ export class TransitEngine {
     if (batch && items.length === 0) throw TransitError.user('missing batch input to process');
     assertConsistentContext(items);
     const key = this.requireKey(name);
-    return this.runItems(items, batch, (item) => {
-      if (!item.ciphertext) throw TransitError.user('missing ciphertext to decrypt');
-      const plaintext = this.decryptOne(key, item, undefined);
-      try {
-        return this.encryptOne(
-          key,
-          {
-            plaintext: plaintext.toString('base64'),
-            ...(item.context !== undefined ? { context: item.context } : {}),
-            ...(item.key_version !== undefined ? { key_version: item.key_version } : {}),
-          },
-          undefined,
-        );
-      } finally {
-        plaintext.fill(0);
-      }
-    });
+    return this.runItems(
+      items,
+      batch,
+      (item) => {
+        if (!item.ciphertext) throw TransitError.user('missing ciphertext to decrypt');
+        const context = decodeOptional(item.context);
+        if (hasValue(item.nonce)) {
+          decodeGoBase64(item.nonce as string).fill(0);
+          throw TransitError.user(NONCE_NOT_ALLOWED);
+        }
+        const plaintext = this.openItem(key, item.ciphertext, context, undefined);
+        try {
+          return this.sealItem(key, plaintext, { context, keyVersion: item.key_version });
+        } finally {
+          plaintext.fill(0);
+        }
+      },
+      // path_rewrap.go: a non-user error aborts the whole request.
+      { abortOnInternal: true },
+    );
   }
 
   dataKey(
     name: string,
     params: { bits?: number; context?: string; nonce?: string; key_version?: number },
   ): DataKeyResult {
-    if (hasValue(params.context)) {
-      try {
-        decodeGoBase64(params.context as string);
-      } catch {
-        throw TransitError.user('failed to base64-decode context');
-      }
+    let context: Buffer | undefined;
+    try {
+      context = decodeOptional(params.context);
+    } catch {
+      throw TransitError.user('failed to base64-decode context');
     }
-    if (hasValue(params.nonce)) {
-      try {
-        decodeGoBase64(params.nonce as string);
-      } catch {
-        throw TransitError.user('failed to base64-decode nonce');
-      }
+    let nonce: Buffer | undefined;
+    try {
+      nonce = decodeOptional(params.nonce);
+    } catch {
+      throw TransitError.user('failed to base64-decode nonce');
     }
     const key = this.requireKey(name);
     const bits = params.bits ?? 256;
     if (bits !== 128 && bits !== 256 && bits !== 512) throw TransitError.user('invalid bit length');
-    if (hasValue(params.nonce)) throw TransitError.user('nonce provided when not allowed');
     const plaintext = randomBytes(bits / 8);
-    const sealed = this.encryptOne(
-      key,
-      {
-        plaintext: plaintext.toString('base64'),
-        ...(params.context !== undefined ? { context: params.context } : {}),
-        ...(params.key_version !== undefined ? { key_version: params.key_version } : {}),
-      },
-      undefined,
-    );
-    return {
-      ciphertext: sealed.ciphertext as string,
-      keyVersion: sealed.key_version as number,
-      plaintext,
-    };
+    try {
+      // EncryptWithFactory refuses the nonce only after the version checks.
+      const sealed = this.sealItem(key, plaintext, {
+        context,
+        keyVersion: params.key_version,
+        nonce,
+      });
+      return {
+        ciphertext: sealed.ciphertext as string,
+        keyVersion: sealed.key_version as number,
+        plaintext,
+      };
+    } catch (error) {
+      plaintext.fill(0);
+      throw error;
+    }
   }
 
   /** Replaces the material of a key version. For known-answer tests only; never reachable over HTTP. */
@@ -452,60 +474,68 @@ export class TransitEngine {
   }
 
   private requireKey(name: string): TransitKey {
-    assertStorable(name, true);
+    assertStorable(name, false);
     const key = this.keys.get(name);
     if (!key) throw TransitError.user('encryption key not found');
     return key;
   }
 
+  /**
+   * Runs each item. Single mode: an error propagates as the whole answer. Batch mode: any
+   * {@link TransitError} becomes the item's `error`, flagged `internal` when it is a 500 (or, with
+   * `abortOnInternal`, aborts the request as path_rewrap.go does).
+   */
   private runItems<T>(
     items: readonly T[],
     batch: boolean,
     run: (item: T) => Omit<ItemResult, 'reference'>,
-    keepEmptyPlaintext = false,
+    options: { keepEmptyPlaintext?: boolean; abortOnInternal?: boolean } = {},
   ): ItemResult[] {
     return items.map((item) => {
       const reference = (item as { reference?: string }).reference ?? '';
       try {
         return { ...run(item), reference };
       } catch (error) {
-        if (!batch || !(error instanceof TransitError) || error.status !== 400) throw error;
-        return keepEmptyPlaintext
-          ? { plaintext: '', error: error.errors[0] ?? '', reference }
-          : { error: error.errors[0] ?? '', reference };
+        if (!batch || !(error instanceof TransitError)) throw error;
+        const internal = error.status >= 500;
+        if (internal && options.abortOnInternal) throw error;
+        const failed: ItemResult = options.keepEmptyPlaintext
+          ? { plaintext: '', error: error.itemMessage, reference }
+          : { error: error.itemMessage, reference };
+        if (internal) failed.internal = true;
+        return failed;
       }
     });
   }
 
-  private encryptOne(
+  /**
+   * keysutil EncryptWithFactory after the plaintext is decoded: version rules, the datakey nonce
+   * rule, key derivation, then the associated data (an InternalError when undecodable).
+   */
+  private sealItem(
     key: TransitKey,
-    item: EncryptItem,
-    aad: Buffer | undefined,
+    plaintext: Buffer,
+    options: { context?: Buffer; keyVersion?: number; nonce?: Buffer; associatedData?: string },
   ): Omit<ItemResult, 'reference'> {
-    const context = hasValue(item.context) ? decodeGoBase64(item.context as string) : undefined;
-    if (hasValue(item.nonce)) {
-      decodeGoBase64(item.nonce as string);
-      throw TransitError.user('provided nonce not allowed for this key');
-    }
-    const plaintext = decodeGoBase64(item.plaintext);
-    let version = item.key_version ?? 0;
+    let version = options.keyVersion ?? 0;
     if (version === 0) version = key.latestVersion;
     else if (version < 0) throw TransitError.user('requested version for encryption is negative');
     else if (version > key.latestVersion) {
       throw TransitError.user(
         'requested version for encryption is higher than the latest key version',
       );
-    } else if (key.minEncryptionVersion > 0 && version < key.minEncryptionVersion) {
+    } else if (version < key.minEncryptionVersion) {
       throw TransitError.user(
         'requested version for encryption is less than the minimum encryption key version',
       );
     }
-    const entry = version >= key.minDecryptionVersion ? key.versions.get(version) : undefined;
-    if (!entry) throw TransitError.user('no such key version');
+    if (options.nonce && options.nonce.length > 0)
+      throw TransitError.user('nonce provided when not allowed');
+    const entry = keyEntry(key, version, options.context);
     let material = entry.key;
     let convergentHmacKey: Buffer | undefined;
     if (key.derived) {
-      if (!context) throw TransitError.user(MISSING_CONTEXT);
+      const context = options.context as Buffer;
       if (key.convergent) {
         const derived = convergentKeys(entry.key, context, key.type);
         material = derived.key;
@@ -514,20 +544,37 @@ export class TransitEngine {
         material = deriveKey(entry.key, context, keyLength(key.type));
       }
     }
-    const payload = seal({
-      type: key.type,
-      key: material,
-      plaintext,
-      ...(aad ? { aad } : {}),
-      ...(convergentHmacKey ? { convergentHmacKey } : {}),
-    });
-    plaintext.fill(0);
-    return { ciphertext: formatCiphertext(version, payload), key_version: version };
+    let aad: Buffer | undefined;
+    try {
+      aad = options.associatedData ? decodeAad(options.associatedData) : undefined;
+      const payload = seal({
+        type: key.type,
+        key: material,
+        plaintext,
+        ...(aad ? { aad } : {}),
+        ...(convergentHmacKey ? { convergentHmacKey } : {}),
+      });
+      return { ciphertext: formatCiphertext(version, payload), key_version: version };
+    } finally {
+      aad?.fill(0);
+      if (key.derived) {
+        material.fill(0);
+        convergentHmacKey?.fill(0);
+      }
+    }
   }
 
-  private decryptOne(key: TransitKey, item: DecryptItem, aad: Buffer | undefined): Buffer {
-    const context = hasValue(item.context) ? decodeGoBase64(item.context as string) : undefined;
-    const { version, encoded } = parseCiphertext(item.ciphertext);
+  /**
+   * keysutil DecryptWithFactory: prefix and version checks, payload base64, key derivation, then
+   * the associated data (an InternalError when undecodable), then length and authentication.
+   */
+  private openItem(
+    key: TransitKey,
+    ciphertext: string,
+    context: Buffer | undefined,
+    associatedData: string | undefined,
+  ): Buffer {
+    const { version, encoded } = parseCiphertext(ciphertext);
     if (version > key.latestVersion)
       throw TransitError.user('invalid ciphertext: version is too new');
     if (key.minDecryptionVersion > 0 && version < key.minDecryptionVersion) {
@@ -539,18 +586,37 @@ export class TransitEngine {
     } catch {
       throw TransitError.user('invalid ciphertext: could not decode base64');
     }
-    const entry = key.versions.get(version);
-    if (!entry) throw TransitError.user('invalid ciphertext: version is too new');
-    let material = entry.key;
-    if (key.derived) {
-      if (!context) throw TransitError.user(MISSING_CONTEXT);
-      material = deriveKey(entry.key, context, keyLength(key.type));
+    const entry = keyEntry(key, version, context);
+    const material = key.derived
+      ? deriveKey(entry.key, context as Buffer, keyLength(key.type))
+      : entry.key;
+    let aad: Buffer | undefined;
+    try {
+      aad = associatedData ? decodeAad(associatedData) : undefined;
+      if (payload.length < NONCE_BYTES) throw TransitError.user('invalid ciphertext length');
+      const plaintext = open(key.type, material, payload, aad);
+      if (!plaintext) throw TransitError.user('cipher: message authentication failed');
+      return plaintext;
+    } finally {
+      aad?.fill(0);
+      if (key.derived) material.fill(0);
     }
-    if (payload.length < NONCE_BYTES) throw TransitError.user('invalid ciphertext length');
-    const plaintext = open(key.type, material, payload, aad);
-    if (!plaintext) throw TransitError.user('cipher: message authentication failed');
-    return plaintext;
   }
+}
+
+/**
+ * keysutil GetKey: a derived key needs a context (checked first), then the version must still be
+ * held (not archived below min_decryption_version, not trimmed).
+ */
+function keyEntry(key: TransitKey, version: number, context: Buffer | undefined): KeyVersion {
+  if (key.derived && !context) throw TransitError.user(MISSING_CONTEXT);
+  const entry = version >= key.minDecryptionVersion ? key.versions.get(version) : undefined;
+  if (!entry) throw TransitError.user('no such key version');
+  return entry;
+}
+
+function decodeOptional(value: string | undefined): Buffer | undefined {
+  return hasValue(value) ? decodeGoBase64(value as string) : undefined;
 }
 
 function hasValue(value: string | undefined): boolean {
@@ -565,13 +631,17 @@ function assertConsistentContext(items: readonly { context?: string }[]): void {
   }
 }
 
-function decodeAad(value: string, index: number): Buffer {
+/**
+ * The AssocDataFactory of path_encrypt.go: its decoding error is an InternalError, and the factory
+ * index is always 0 (it counts EncryptWithFactory's factories, not batch items).
+ */
+function decodeAad(value: string): Buffer {
   try {
     return decodeGoBase64(value);
   } catch (error) {
     const detail = error instanceof TransitError ? error.errors[0] : 'illegal base64 data';
-    throw TransitError.wrapped(
-      `unable to get associated_data/additional_data from factory[${index}]: ${detail}`,
+    throw TransitError.internal(
+      `unable to get associated_data/additional_data from factory[0]: ${detail}`,
     );
   }
 }
@@ -582,7 +652,11 @@ function assertRotatePeriod(seconds: number): void {
   }
 }
 
-/** Vault's storage layer refuses names with `..`: clean on upsert paths, wrapped elsewhere. */
+/**
+ * Vault's storage layer refuses names with `..` (vault-transit-api §2): clean on encrypt, whose
+ * existence check hits storage and CheckToken turns the error into a UserError; multierror-wrapped
+ * (still 400) everywhere else, where the handler's GetPolicy returns it as a plain error.
+ */
 function assertStorable(name: string, clean: boolean): void {
   if (name.includes('..')) {
     throw clean

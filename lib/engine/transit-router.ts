@@ -8,8 +8,8 @@ import type {
   TransitEngine,
 } from './transit-engine.js';
 import { VAULT_KEY_NAME_PATTERN } from './transit-engine.js';
-import { TransitError, multiError } from './transit.error.js';
-import { convertField, parseFields, type FieldSchema, type FieldType } from './vault-fields.js';
+import { TransitError } from './transit.error.js';
+import { parseFields, type FieldSchema } from './vault-fields.js';
 
 export type LogicalOperation = 'read' | 'update' | 'delete' | 'list';
 export type Capability = 'create' | 'read' | 'update' | 'delete' | 'list';
@@ -86,31 +86,6 @@ const DATAKEY_FIELDS: FieldSchema = {
   key_version: 'int',
   padding_scheme: 'string',
 };
-const ENCRYPT_ITEM: FieldSchema = {
-  plaintext: 'string',
-  context: 'string',
-  key_version: 'int',
-  associated_data: 'string',
-  nonce: 'string',
-  reference: 'string',
-  padding_scheme: 'string',
-};
-const DECRYPT_ITEM: FieldSchema = {
-  ciphertext: 'string',
-  context: 'string',
-  associated_data: 'string',
-  nonce: 'string',
-  reference: 'string',
-  padding_scheme: 'string',
-};
-const REWRAP_ITEM: FieldSchema = {
-  ciphertext: 'string',
-  context: 'string',
-  nonce: 'string',
-  key_version: 'int',
-  reference: 'string',
-};
-
 const isName = (segment: string | undefined): segment is string =>
   segment !== undefined && VAULT_KEY_NAME_PATTERN.test(segment);
 
@@ -124,10 +99,13 @@ export function routeTransit(engine: TransitEngine, request: RouterRequest): Rou
   const [head, second, third, fourth] = segments;
   const { operation } = request;
 
+  // Vault evaluates the ACL on the path before routing (§1.5): a token lacking the capability of
+  // the operation gets 403 even where the method is wrong (405) or the path unknown (404).
+  request.authorize(requiredCapability(engine, operation, segments));
+
   // `keys/?`: a list request arrives as `keys/` (the HTTP layer appends the slash, as Vault does).
   if (head === 'keys' && (segments.length === 1 || (segments.length === 2 && second === ''))) {
     if (operation !== 'list') throw TransitError.unsupportedOperation();
-    request.authorize('list');
     const keys = engine.listKeys();
     if (keys.length === 0) throw new TransitError(404, []);
     return { status: 200, data: { keys } };
@@ -136,7 +114,6 @@ export function routeTransit(engine: TransitEngine, request: RouterRequest): Rou
     return routeKey(engine, request, second);
   if (head === 'keys' && isName(second) && segments.length === 3 && operation === 'update') {
     if (third === 'config') {
-      request.authorize('update');
       const { values, warnings } = parseFields(request.body, CONFIG_FIELDS);
       const result = engine.configureKey(second, {
         ...optional('minDecryptionVersion', values['min_decryption_version']),
@@ -149,12 +126,10 @@ export function routeTransit(engine: TransitEngine, request: RouterRequest): Rou
       return { status: 200, data: result.key, warnings: [...warnings, ...result.warnings] };
     }
     if (third === 'rotate') {
-      request.authorize('update');
       const { warnings } = parseFields(request.body, {});
       return { status: 200, data: engine.rotateKey(second), warnings };
     }
     if (third === 'trim') {
-      request.authorize('update');
       const { values, warnings } = parseFields(request.body, { min_available_version: 'int' });
       return {
         status: 200,
@@ -178,30 +153,41 @@ export function routeTransit(engine: TransitEngine, request: RouterRequest): Rou
   ) {
     if (operation !== 'update') throw TransitError.unsupportedOperation();
     if (head === 'encrypt') return routeEncrypt(engine, request, second);
-    request.authorize('update');
     return head === 'decrypt'
       ? routeDecrypt(engine, request, second)
       : routeRewrap(engine, request, second);
   }
   if (head === 'datakey' && isName(second) && isName(third) && fourth === undefined) {
     if (operation !== 'update') throw TransitError.unsupportedOperation();
-    request.authorize('update');
     return routeDataKey(engine, request, second, third);
   }
-  request.authorize(operation === 'update' ? 'update' : operation);
   throw TransitError.unsupportedPath();
+}
+
+/**
+ * The capability Vault's ACL requires: the operation's own, except on `encrypt/:name` where the
+ * existence check (run before the ACL) makes a write on a missing key a `create`. That check
+ * reads storage, so a name with `..` fails there, before the ACL, with a clean 400.
+ */
+function requiredCapability(
+  engine: TransitEngine,
+  operation: LogicalOperation,
+  segments: readonly string[],
+): Capability {
+  const [head, name] = segments;
+  if (operation === 'update' && head === 'encrypt' && segments.length === 2 && isName(name))
+    return engine.encryptExistenceCheck(name) ? 'update' : 'create';
+  return operation;
 }
 
 function routeKey(engine: TransitEngine, request: RouterRequest, name: string): RouterResponse {
   switch (request.operation) {
     case 'read': {
-      request.authorize('read');
       const key = engine.readKey(name);
       if (!key) throw new TransitError(404, []);
       return { status: 200, data: key };
     }
     case 'update': {
-      request.authorize('update');
       const { values, warnings } = parseFields(request.body, CREATE_FIELDS);
       const key = engine.createKey(name, {
         ...optional('type', values['type']),
@@ -215,7 +201,6 @@ function routeKey(engine: TransitEngine, request: RouterRequest, name: string): 
       return { status: 200, data: key, warnings };
     }
     case 'delete':
-      request.authorize('delete');
       engine.deleteKey(name);
       return { status: 204 };
     case 'list':
@@ -224,9 +209,6 @@ function routeKey(engine: TransitEngine, request: RouterRequest, name: string): 
 }
 
 function routeEncrypt(engine: TransitEngine, request: RouterRequest, name: string): RouterResponse {
-  // Upsert: a missing key makes this a `create`, an existing one an `update` (existence check).
-  const exists = engine.hasKey(name);
-  request.authorize(exists ? 'update' : 'create');
   const { values, warnings } = parseFields(request.body, ENCRYPT_FIELDS);
   const batchInput = values['batch_input'];
   const upsert = {
@@ -235,12 +217,7 @@ function routeEncrypt(engine: TransitEngine, request: RouterRequest, name: strin
     ...optional('convergentEncryption', values['convergent_encryption'] as boolean | undefined),
   };
   if (batchInput !== undefined && batchInput !== null) {
-    const items = parseBatch<EncryptItem>(
-      batchInput,
-      ENCRYPT_ITEM,
-      'plaintext',
-      'missing plaintext to encrypt',
-    );
+    const items: EncryptItem[] = decodeBatchRequestItems(batchInput, 'plaintext');
     const results = engine.encrypt(name, items, true, upsert);
     return batchAnswer(results, warnings, values['partial_failure_response_code']);
   }
@@ -270,12 +247,7 @@ function routeDecrypt(engine: TransitEngine, request: RouterRequest, name: strin
   const { values, warnings } = parseFields(request.body, DECRYPT_FIELDS);
   const batchInput = values['batch_input'];
   if (batchInput !== undefined && batchInput !== null) {
-    const items = parseBatch<DecryptItem>(
-      batchInput,
-      DECRYPT_ITEM,
-      'ciphertext',
-      'missing ciphertext to decrypt',
-    );
+    const items: DecryptItem[] = decodeBatchRequestItems(batchInput, 'ciphertext');
     const results = engine.decrypt(name, items, true);
     return batchAnswer(results, warnings, values['partial_failure_response_code']);
   }
@@ -300,7 +272,7 @@ function routeRewrap(engine: TransitEngine, request: RouterRequest, name: string
   const batchInput = values['batch_input'];
   if (batchInput !== undefined && batchInput !== null) {
     // Rewrap decodes items with plain mapstructure: a missing ciphertext is an item error.
-    const items = parseBatch<RewrapItem>(batchInput, REWRAP_ITEM, undefined, '');
+    const items: RewrapItem[] = decodeWithMapstructure(batchInput);
     const results = engine.rewrap(name, items, true);
     return { status: 200, data: { batch_results: results.map(orderItem) }, warnings };
   }
@@ -361,49 +333,199 @@ function optional<K extends string, V>(key: K, value: V | undefined): Partial<Re
   return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
 }
 
-/** Decodes `batch_input` like mapstructure; problems abort the request with a 500. */
-function parseBatch<T>(
+/** A batch item as Vault's BatchRequestItem holds it: Go zero values for absent fields. */
+interface BatchRequestItem {
+  context: string;
+  plaintext: string;
+  ciphertext: string;
+  nonce: string;
+  key_version: number;
+  associated_data: string;
+  reference: string;
+}
+
+const BATCH_STRING_FIELDS = [
+  'context',
+  'plaintext',
+  'ciphertext',
+  'nonce',
+  'associated_data',
+  'reference',
+] as const;
+const MISSING_REQUIRED = {
+  plaintext: 'missing plaintext to encrypt',
+  ciphertext: 'missing ciphertext to decrypt',
+} as const;
+
+const emptyBatchItem = (): BatchRequestItem => ({
+  context: '',
+  plaintext: '',
+  ciphertext: '',
+  nonce: '',
+  key_version: 0,
+  associated_data: '',
+  reference: '',
+});
+
+const isJsonObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * path_encrypt.go decodeBatchRequestItems (encrypt and decrypt): only real JSON strings (and
+ * integers for `key_version`); `null` is skipped except for `plaintext`; the required field must
+ * be present. A non-array input or a non-object item stops at once; field problems are collected
+ * into a mapstructure-style error. Either way the request fails with a 500.
+ */
+function decodeBatchRequestItems(
   input: unknown,
-  schema: FieldSchema,
-  required: string | undefined,
-  missingMessage: string,
-): T[] {
-  if (!Array.isArray(input)) {
-    throw batchDecodeError([
-      `'' source data must be an array or slice, got ${typeof input === 'object' ? 'map' : typeof input}`,
-    ]);
-  }
+  required: 'plaintext' | 'ciphertext',
+): BatchRequestItem[] {
+  if (!Array.isArray(input))
+    throw batchInputError(`source data must be an array or slice, got ${goTypeName(input)}`);
   const problems: string[] = [];
-  const items = input.map((raw, index) => {
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      problems.push(
-        `'[${index}]' expected a map, got '${Array.isArray(raw) ? 'slice' : typeof raw}'`,
-      );
-      return {} as T;
-    }
-    const item: Record<string, unknown> = {};
-    for (const [field, value] of Object.entries(raw as Record<string, unknown>)) {
-      const type: FieldType | undefined = schema[field];
-      if (!type) continue;
-      try {
-        item[field] = convertField(field, type, value);
-      } catch {
+  const items = input.map((raw: unknown, index) => {
+    if (!isJsonObject(raw))
+      throw batchInputError(`[${index}] expected a map, got '${goTypeName(raw)}'`);
+    const item = emptyBatchItem();
+    for (const field of BATCH_STRING_FIELDS) {
+      if (!Object.hasOwn(raw, field)) {
+        if (field === required)
+          problems.push(`'[${index}].${field}' ${MISSING_REQUIRED[required]}`);
+        continue;
+      }
+      const value = raw[field];
+      // Go checks `reflect.ValueOf(v).IsValid()` (null passes) on every field but plaintext.
+      if (value === null && field !== 'plaintext') continue;
+      if (typeof value === 'string') item[field] = value;
+      else
         problems.push(
-          `'[${index}].${field}' expected type '${type === 'int' ? 'int' : 'string'}', got unconvertible type '${typeof value === 'number' ? 'float64' : typeof value}'`,
+          `'[${index}].${field}' expected type 'string', got unconvertible type '${goTypeName(value)}'`,
+        );
+    }
+    if (Object.hasOwn(raw, 'key_version')) {
+      const value = raw['key_version'];
+      if (typeof value === 'number') {
+        if (Number.isSafeInteger(value)) item.key_version = value;
+        else
+          problems.push(
+            `error decoding json.Number into [${index}].key_version: strconv.ParseInt: parsing "${String(value)}": invalid syntax`,
+          );
+      } else if (value !== null) {
+        problems.push(
+          `'[${index}].key_version' expected type 'int', got unconvertible type '${goTypeName(value)}'`,
         );
       }
     }
-    if (required && !(required in (raw as object)))
-      problems.push(`'[${index}].${required}' ${missingMessage}`);
-    return item as T;
+    return item;
   });
-  if (problems.length > 0) throw batchDecodeError(problems);
+  if (problems.length > 0) throw batchInputError(mapstructureErrors(problems));
   return items;
 }
 
-function batchDecodeError(problems: readonly string[]): TransitError {
-  const detail = `${problems.length} error(s) decoding:\n\n${problems.map((p) => `* ${p}`).join('\n')}`;
-  return new TransitError(500, [multiError([`failed to parse batch input: ${detail}`])]);
+/**
+ * path_rewrap.go decodes `batch_input` with plain (non-weak) mapstructure v1.5.0: numbers are
+ * accepted for strings (json.Number is a string kind), `null` anywhere is a zero value, keys match
+ * case-insensitively, and nothing is required (a missing ciphertext is an item error later).
+ */
+function decodeWithMapstructure(input: unknown): BatchRequestItem[] {
+  if (!Array.isArray(input))
+    throw batchInputError(`'': source data must be an array or slice, got ${goKind(input)}`);
+  const problems: string[] = [];
+  const items = input.map((raw: unknown, index) => {
+    const item = emptyBatchItem();
+    if (raw === null) return item;
+    if (!isJsonObject(raw)) {
+      problems.push(`'[${index}]' expected a map, got '${goKind(raw)}'`);
+      return item;
+    }
+    for (const field of [...BATCH_STRING_FIELDS, 'key_version'] as const) {
+      const key = Object.hasOwn(raw, field)
+        ? field
+        : Object.keys(raw).find((candidate) => candidate.toLowerCase() === field);
+      const value = key === undefined ? null : raw[key];
+      if (value === null) continue;
+      const name = `[${index}].${field}`;
+      if (field === 'key_version') {
+        if (typeof value === 'number') {
+          if (Number.isInteger(value) && Math.abs(value) < 2 ** 63) item.key_version = value;
+          else
+            problems.push(
+              `error decoding json.Number into ${name}: strconv.ParseInt: parsing "${String(value)}": ${Number.isInteger(value) ? 'value out of range' : 'invalid syntax'}`,
+            );
+        } else {
+          problems.push(
+            `'${name}' expected type 'int', got unconvertible type '${goTypeName(value)}', value: '${goValue(value)}'`,
+          );
+        }
+      } else if (typeof value === 'string' || typeof value === 'number') {
+        item[field] = String(value);
+      } else {
+        problems.push(
+          `'${name}' expected type 'string', got unconvertible type '${goTypeName(value)}', value: '${goValue(value)}'`,
+        );
+      }
+    }
+    return item;
+  });
+  if (problems.length > 0) throw batchInputError(mapstructureErrors(problems));
+  return items;
+}
+
+/** The handler's `fmt.Errorf("failed to parse batch input: %w", err)`, a plain error: 500. */
+function batchInputError(detail: string): TransitError {
+  return TransitError.wrapped(`failed to parse batch input: ${detail}`);
+}
+
+/** mapstructure.Error: the lines sorted as Go strings (bytewise), e.g. `'[11]…` before `'[2]…`. */
+function mapstructureErrors(problems: readonly string[]): string {
+  const points = problems
+    .map((problem) => `* ${problem}`)
+    .toSorted((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return `${problems.length} error(s) decoding:\n\n${points.join('\n')}`;
+}
+
+/** Go's `%T` of a value decoded by Vault's JSON reader (which keeps numbers as json.Number). */
+function goTypeName(value: unknown): string {
+  if (value === null || value === undefined) return '<nil>';
+  if (Array.isArray(value)) return '[]interface {}';
+  switch (typeof value) {
+    case 'string':
+      return 'string';
+    case 'number':
+      return 'json.Number';
+    case 'boolean':
+      return 'bool';
+    default:
+      return 'map[string]interface {}';
+  }
+}
+
+/** Go's reflect.Kind name of the same values (json.Number is a string kind). */
+function goKind(value: unknown): string {
+  if (value === null || value === undefined) return 'invalid';
+  if (Array.isArray(value)) return 'slice';
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+      return 'string';
+    case 'boolean':
+      return 'bool';
+    default:
+      return 'map';
+  }
+}
+
+/** Go's `%v` of the same values (map keys sorted, as fmt prints them). */
+function goValue(value: unknown): string {
+  if (value === null || value === undefined) return '<nil>';
+  if (Array.isArray(value)) return `[${value.map(goValue).join(' ')}]`;
+  if (typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).toSorted(([a], [b]) =>
+      Buffer.compare(Buffer.from(a), Buffer.from(b)),
+    );
+    return `map[${entries.map(([k, v]) => `${k}:${goValue(v)}`).join(' ')}]`;
+  }
+  return String(value);
 }
 
 /** Vault's item field order: ciphertext, key_version, plaintext, error, reference. */
@@ -417,18 +539,27 @@ function orderItem(item: ItemResult): Record<string, unknown> {
   return ordered;
 }
 
-/** Encrypt/decrypt batch status: 400 with the success envelope when an item failed (§5). */
+/**
+ * Encrypt/decrypt batch status (§5, path_encrypt.go batchRequestResponse): the success envelope
+ * with 400 when an item failed with a user error, else 500 when one failed with an internal error;
+ * `partial_failure_response_code` replaces it only when at least one item succeeded.
+ */
 function batchAnswer(results: ItemResult[], warnings: string[], override: unknown): RouterResponse {
   const data = { batch_results: results.map(orderItem) };
-  const failed = results.filter((r) => r.error !== undefined).length;
-  if (failed === 0) return { status: 200, data, warnings };
-  let status = 400;
+  const userError = results.some((r) => r.error !== undefined && r.internal !== true);
+  const internalError = results.some((r) => r.internal === true);
+  if (!userError && !internalError) return { status: 200, data, warnings };
+  let status = userError ? 400 : 500;
   const allWarnings = [...warnings];
-  if (typeof override === 'number' && failed < results.length) {
-    if (override >= 1 && override <= 599) status = override;
+  const succeeded = results.some((r) => r.error === undefined);
+  if (typeof override === 'number' && succeeded) {
+    // Vault accepts 1..599. Deviation: 1..99 cannot be written by Node's HTTP server (nor by Go's
+    // net/http, which panics on such a WriteHeader code, so a real Vault drops the connection);
+    // the double treats them like any out-of-range value: keeps the status and warns.
+    if (override >= 100 && override <= 599) status = override;
     else
       allWarnings.push(
-        'invalid HTTP response code override from partial_failure_response_code, reverting to 400',
+        `invalid HTTP response code override from partial_failure_response_code, reverting to ${status}`,
       );
   }
   return { status, data, warnings: allWarnings, raw: true };

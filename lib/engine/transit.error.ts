@@ -6,12 +6,23 @@
 export class TransitError extends Error {
   readonly status: number;
   readonly errors: readonly string[];
+  /**
+   * The bare Go error text of an internal error (Vault's `errutil.InternalError`), before the
+   * multierror wrapping: what a batch item carries in its `error` field.
+   */
+  readonly detail: string | undefined;
 
-  constructor(status: number, errors: readonly string[]) {
+  constructor(status: number, errors: readonly string[], detail?: string) {
     super(errors[0] ?? `HTTP ${status}`);
     this.name = 'TransitError';
     this.status = status;
     this.errors = errors;
+    this.detail = detail;
+  }
+
+  /** The text a failed batch item carries: the plain message, never the multierror wrapper. */
+  get itemMessage(): string {
+    return this.detail ?? this.errors[0] ?? '';
   }
 
   /** A clean user error (400 unless said otherwise), as Vault's error responses are. */
@@ -22,6 +33,14 @@ export class TransitError extends Error {
   /** A Go error that went through Vault's multierror wrapper (500, 404 unsupported path, 405). */
   static wrapped(message: string, status = 500): TransitError {
     return new TransitError(status, [multiError([message])]);
+  }
+
+  /**
+   * An `errutil.InternalError` from the policy layer: 500 with the wrapped message as a whole
+   * answer, the bare message (and the 500 flag) as a batch item.
+   */
+  static internal(message: string): TransitError {
+    return new TransitError(500, [multiError([message])], message);
   }
 
   static unsupportedPath(): TransitError {

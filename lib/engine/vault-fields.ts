@@ -93,11 +93,13 @@ export interface ParsedFields {
  * `Endpoint ignored these unrecognized parameters: [a b]`.
  */
 export function parseFields(body: Record<string, unknown>, schema: FieldSchema): ParsedFields {
-  const values: Record<string, unknown> = {};
+  // Own properties only: `constructor`, `toString` or `__proto__` are unknown parameters like any
+  // other, not members inherited from Object.prototype.
+  const values: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   const unknown: string[] = [];
   for (const [name, raw] of Object.entries(body)) {
-    const type = schema[name];
-    if (!type) {
+    const type = Object.hasOwn(schema, name) ? schema[name] : undefined;
+    if (type === undefined) {
       unknown.push(name);
       continue;
     }

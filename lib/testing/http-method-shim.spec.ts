@@ -43,8 +43,16 @@ describe('MethodRewriter', () => {
     }
   });
 
-  it('passes what it cannot frame through untouched', () => {
-    const bad = 'LIST /k HTTP/1.1\r\nContent-Length: nope\r\n\r\nLIST /k HTTP/1.1\r\n\r\n';
-    expect(feed(bad)).toBe(bad);
+  it('forwards nothing past what it cannot frame, and reports the failure', () => {
+    const good = 'GET /a HTTP/1.1\r\n\r\n';
+    const rewriter = new MethodRewriter();
+    const out = rewriter.push(
+      Buffer.from(
+        `${good}LIST /k HTTP/1.1\r\nContent-Length: nope\r\n\r\nLIST /k HTTP/1.1\r\n\r\n`,
+      ),
+    );
+    expect(out.toString('latin1')).toBe(good);
+    expect(rewriter.failure).toBe('bad-request');
+    expect(rewriter.push(Buffer.from('GET /b HTTP/1.1\r\n\r\n')).length).toBe(0);
   });
 });

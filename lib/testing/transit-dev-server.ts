@@ -1,15 +1,33 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { TransitEngine } from '../engine/transit-engine.js';
 import { routeTransit, type Capability, type LogicalOperation } from '../engine/transit-router.js';
-import { TransitError } from '../engine/transit.error.js';
+import { TransitError, multiError } from '../engine/transit.error.js';
+import { parseFields } from '../engine/vault-fields.js';
 import {
   DevServerTokens,
   newTokenId,
   type DevServerToken,
   type DevServerTokenOptions,
 } from './dev-server-tokens.js';
+import {
+  cleanPath,
+  formatDuration,
+  htmlEscape,
+  isForm,
+  parseFormBody,
+  parseGoBool,
+  parseGoInt,
+  parseGoQuery,
+  parseJsonBody,
+  parseMediaType,
+  parseRequestTarget,
+  queryData,
+  writtenStatus,
+  type GoQuery,
+} from './dev-server-http.js';
 import { MethodShimConnection, ORIGINAL_METHOD_HEADER } from './http-method-shim.js';
 
 /** @publicApi */
@@ -22,14 +40,37 @@ export interface TransitDevServerOptions {
   readonly token?: string;
   /** Where Transit is mounted. @default 'transit' */
   readonly mount?: string;
-  /** Request bodies larger than this answer 413. @default 33554432 (32 MiB, Vault's default) */
+  /**
+   * Request bodies larger than this answer 413 at once, and the connection is closed.
+   * @default 33554432 (32 MiB, Vault's default)
+   */
   readonly maxRequestBytes?: number;
+}
+
+/**
+ * Timeouts of the dev server's HTTP listener, in ms (0 disables one). Internal, not exported from
+ * the package: tests shorten them.
+ */
+export interface DevServerTimeouts {
+  /** A request head must be complete this long after it started. @default 60000 (Node's) */
+  readonly headersTimeout?: number;
+  /** A whole request must have arrived this long after it started. @default 300000 (Node's) */
+  readonly requestTimeout?: number;
+  /** An idle kept-alive connection is closed after this. @default 5000 (Node's) */
+  readonly keepAliveTimeout?: number;
+  /** How often the timeouts are checked. @default a quarter of the shortest timeout, ≤ 30 s */
+  readonly connectionsCheckingInterval?: number;
+  /** Once the server ends a connection, how long the client has to close its side. @default 500 */
+  readonly lingerTimeout?: number;
 }
 
 /** One request the server answered. @publicApi */
 export interface TransitDevServerRequest {
   readonly method: string;
-  /** The decoded path, e.g. `/v1/transit/encrypt/tenant-1`. */
+  /**
+   * The decoded path, e.g. `/v1/transit/encrypt/tenant-1`; the request target as sent when it
+   * cannot be parsed (answered 400).
+   */
   readonly path: string;
   readonly status: number;
 }
@@ -52,16 +93,36 @@ export interface TransitDevServer {
   close(): Promise<void>;
 }
 
-const METHOD_OPERATIONS: Readonly<Record<string, LogicalOperation>> = {
+const METHOD_OPERATIONS: Readonly<Record<string, LogicalOperation | 'patch'>> = {
   GET: 'read',
   POST: 'update',
   PUT: 'update',
   DELETE: 'delete',
   LIST: 'list',
+  PATCH: 'patch',
 };
+// Query parameters of sys/health taking a status code (http/sys_health.go).
+const HEALTH_CODES = [
+  'uninitcode',
+  'sealedcode',
+  'standbycode',
+  'drsecondarycode',
+  'performancestandbycode',
+  'activecode',
+  'haunhealthycode',
+  'removedcode',
+];
+const RENEW_FIELDS = { increment: 'duration', token: 'string' } as const;
+const MERGE_PATCH = 'application/merge-patch+json';
+const ACL_DENIED = multiError(['permission denied']);
 const VERSION = '1.21.0+transit-dev-server';
+const TOO_LARGE = Symbol('body too large');
 
-class BodyTooLarge extends Error {}
+/** What the requests log records of the request being answered. */
+interface Exchange {
+  method: string;
+  path: string;
+}
 
 /**
  * Starts an HTTP server on loopback that speaks Vault's Transit API (shared/vault-transit-api.md
@@ -71,8 +132,16 @@ class BodyTooLarge extends Error {}
  * `auth/token/renew-self`. Symmetric key types only.
  * @publicApi
  */
-export async function startTransitDevServer(
+export function startTransitDevServer(
   options: TransitDevServerOptions = {},
+): Promise<TransitDevServer> {
+  return startDevServer(options, {});
+}
+
+/** {@link startTransitDevServer} with the listener's timeouts set. Internal: for tests. */
+export async function startDevServer(
+  options: TransitDevServerOptions,
+  timeouts: DevServerTimeouts,
 ): Promise<TransitDevServer> {
   const engine = new TransitEngine();
   const rootToken = options.token ?? newTokenId();
@@ -82,127 +151,179 @@ export async function startTransitDevServer(
   const requests: TransitDevServerRequest[] = [];
   let sealed = false;
 
-  const server = createServer((req, res) => {
-    void handle(req, res).catch(() => {
-      if (!res.headersSent)
-        writeJson(res, 500, { errors: ['1 error occurred:\n\t* internal error\n\n'] }, false);
-      else res.destroy();
-    });
-  });
+  const requestTimeout = timeouts.requestTimeout ?? 300_000;
+  const headersTimeout = timeouts.headersTimeout ?? Math.min(60_000, requestTimeout || 60_000);
+  const shortest = Math.min(...[headersTimeout, requestTimeout].filter((ms) => ms > 0));
+  const server = createServer(
+    {
+      headersTimeout,
+      requestTimeout,
+      keepAliveTimeout: timeouts.keepAliveTimeout ?? 5_000,
+      connectionsCheckingInterval:
+        timeouts.connectionsCheckingInterval ??
+        (Number.isFinite(shortest)
+          ? Math.min(30_000, Math.max(10, Math.floor(shortest / 4)))
+          : 30_000),
+    },
+    (req, res) => {
+      const exchange: Exchange = { method: req.method ?? 'GET', path: req.url ?? '' };
+      void handle(req, res, exchange).catch((error: unknown) => {
+        if (res.headersSent) res.destroy();
+        else if (error instanceof TransitError)
+          answer(res, exchange, error.status, { errors: error.errors });
+        else answer(res, exchange, 500, { errors: [multiError(['internal error'])] });
+      });
+    },
+  );
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    exchange: Exchange,
+  ): Promise<void> {
     // Vault's `LIST` (and any method Node's parser does not know) arrives rewritten by the shim.
     const original = req.headers[ORIGINAL_METHOD_HEADER];
     const method = typeof original === 'string' ? original : (req.method ?? 'GET');
-    const url = new URL(req.url ?? '/', 'http://dev-server');
-    let path: string;
-    try {
-      path = decodeURIComponent(url.pathname);
-    } catch {
-      return answer(res, method, url.pathname, 400, { errors: [] });
+    exchange.method = method;
+    // Go's server parses the target before any handler: what it refuses never reaches Vault.
+    const target = parseRequestTarget(req.url ?? '');
+    if (!target) return badRequest(res, exchange);
+    exchange.path = target.path;
+    // Vault's wrapGenericHandler: only /v1/ is served (the UI aside); the namespace is echoed.
+    if (!target.path.startsWith('/v1/')) return answer(res, exchange, 404, { errors: [] });
+    const namespace = req.headersDistinct['x-vault-namespace']?.[0];
+    if (namespace) res.setHeader('X-Vault-Namespace', namespace);
+    // Go's ServeMux redirects a path with `.`/`..` segments or `//` to the cleaned one. It cleans
+    // the escaped path (Go ≥ 1.22), so `%2e%2e` is routed as a `..` segment, matching no route.
+    const cleaned = cleanPath(target.escapedPath);
+    if (cleaned !== target.escapedPath) {
+      return redirect(res, exchange, target.rawQuery ? `${cleaned}?${target.rawQuery}` : cleaned);
     }
-    if (!path.startsWith('/v1/')) return answer(res, method, path, 404, { errors: [] });
-    const logicalPath = path.slice('/v1/'.length);
-    if (logicalPath === 'sys/health') return health(res, method, path, url.searchParams);
+    const query = parseGoQuery(target.rawQuery);
+    let logicalPath = target.path.slice('/v1/'.length);
+    if (logicalPath === 'sys/health') return health(res, exchange, query);
 
     // Vault's HTTP layer (http/logical.go) resolves the operation and parses the body before the
     // core checks the seal, the trailing slash and the token, in that order.
     let operation = Object.hasOwn(METHOD_OPERATIONS, method)
       ? METHOD_OPERATIONS[method]
       : undefined;
-    if (method === 'GET' && url.searchParams.has('list')) {
-      const list = parseGoBool(url.searchParams.get('list') ?? '');
-      if (list === undefined) return answer(res, method, path, 400, { errors: [] });
-      if (list) operation = 'list';
-    }
-    if (!operation) return answer(res, method, path, 405, { errors: [] });
-
-    let body: Record<string, unknown> = {};
-    if (operation === 'update') {
-      let raw: Buffer;
-      try {
-        raw = await readBody(req, maxRequestBytes);
-      } catch (error) {
-        if (error instanceof BodyTooLarge)
-          return answer(res, method, path, 413, { errors: ['error parsing JSON'] });
-        throw error;
-      }
-      if (raw.length > 0) {
-        try {
-          const parsed: unknown = JSON.parse(raw.toString('utf8'));
-          if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed)))
-            throw new Error('not an object');
-          body = (parsed ?? {}) as Record<string, unknown>;
-        } catch {
-          return answer(res, method, path, 400, { errors: ['error parsing JSON'] });
+    let data: Record<string, unknown> | undefined;
+    switch (operation) {
+      case undefined:
+        return answer(res, exchange, 405, { errors: [] });
+      case 'read': {
+        const list = query.values.get('list')?.[0] ?? '';
+        if (list !== '') {
+          const parsed = parseGoBool(list);
+          if (parsed === undefined) return answer(res, exchange, 400, { errors: [] });
+          if (parsed) operation = 'list';
         }
+        data = queryData(query, operation === 'list' ? 'list' : undefined);
+        break;
       }
-    } else {
-      body = Object.fromEntries([...url.searchParams].filter(([k]) => k !== 'list'));
+      case 'delete':
+      case 'list':
+        data = queryData(query);
+        break;
+      case 'update':
+      case 'patch': {
+        const contentType = req.headers['content-type'];
+        if (operation === 'patch') {
+          const media = parseMediaType(contentType);
+          if ('error' in media) return answer(res, exchange, 400, { errors: [media.error] });
+          if (media.type !== MERGE_PATCH) {
+            return answer(res, exchange, 415, {
+              errors: [
+                `PATCH requires Content-Type of ${MERGE_PATCH}, got ${JSON.stringify(media.type)}`,
+              ],
+            });
+          }
+        }
+        const raw = await readBody(req, maxRequestBytes);
+        if (raw === TOO_LARGE) return tooLarge(req, res, exchange);
+        const parsed =
+          operation === 'update' && isForm(raw, contentType)
+            ? parseFormBody(raw, target.rawQuery)
+            : parseJsonBody(raw);
+        if ('error' in parsed) return answer(res, exchange, 400, { errors: [parsed.error] });
+        data = parsed.data;
+        break;
+      }
     }
+    // A list request gets a `/` appended to its path (vault-transit-api §1.1).
+    if (operation === 'list' && !logicalPath.endsWith('/')) logicalPath += '/';
+    const write = operation === 'update' || operation === 'patch';
 
-    if (sealed) return answer(res, method, path, 503, { errors: ['Vault is sealed'] });
-    if (operation === 'update' && logicalPath.endsWith('/')) {
-      return answer(res, method, path, 400, { errors: ["cannot write to a path ending in '/'"] });
+    if (sealed) return answer(res, exchange, 503, { errors: ['Vault is sealed'] });
+    if (write && logicalPath.endsWith('/')) {
+      return answer(res, exchange, 400, { errors: ["cannot write to a path ending in '/'"] });
     }
     const token = tokens.find(tokenOf(req));
     if (!token) {
       const presented = tokenOf(req) !== undefined;
-      return answer(res, method, path, 403, {
+      return answer(res, exchange, 403, {
         errors: presented
           ? ['2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n']
           : ['permission denied'],
       });
     }
 
-    if (logicalPath === 'auth/token/lookup-self' && operation === 'read')
-      return lookupSelf(res, method, path, token);
-    if (logicalPath === 'auth/token/renew-self' && operation === 'update')
-      return renewSelf(res, method, path, token);
-
+    // Vault's router takes `x` for the mount `x/` when no mount matches it as is.
+    if (logicalPath === 'auth/token' || logicalPath.startsWith('auth/token/')) {
+      const inside = logicalPath.slice('auth/token/'.length);
+      return tokenStore(res, exchange, operation, inside, data ?? {}, token);
+    }
     const mountPrefix = `${mount}/`;
-    const authorize = (capability: Capability): void => {
-      if (!token.capabilities.has(capability))
-        throw new TransitError(403, ['1 error occurred:\n\t* permission denied\n\n']);
-    };
-    if (!logicalPath.startsWith(mountPrefix) || logicalPath === mountPrefix) {
-      if (!token.root)
-        return answer(res, method, path, 403, {
-          errors: ['1 error occurred:\n\t* permission denied\n\n'],
-        });
-      return answer(res, method, path, 404, {
+    if (logicalPath !== mount && !logicalPath.startsWith(mountPrefix)) {
+      if (!token.root) return answer(res, exchange, 403, { errors: [ACL_DENIED] });
+      return answer(res, exchange, 404, {
         errors: [`no handler for route "${logicalPath}". route entry not found.`],
       });
     }
-    try {
-      // Vault appends a `/` to the path of a list request (vault-transit-api §1.1).
-      const routePath = logicalPath.slice(mountPrefix.length);
-      const routed = routeTransit(engine, {
-        operation,
-        path: operation === 'list' && !routePath.endsWith('/') ? `${routePath}/` : routePath,
-        body,
-        authorize,
-      });
-      if (routed.status === 204) return answer(res, method, path, 204, undefined);
-      const envelope = successEnvelope(routed.data ?? null, routed.warnings, 'transit');
-      return answer(res, method, path, routed.status, envelope, !routed.raw);
-    } catch (error) {
-      if (error instanceof TransitError)
-        return answer(res, method, path, error.status, { errors: error.errors });
-      throw error;
+    const routePath = logicalPath.slice(mountPrefix.length);
+    if (operation === 'patch') {
+      // Transit implements PATCH nowhere; the double's tokens never hold the `patch` capability.
+      if (!token.root) return answer(res, exchange, 403, { errors: [ACL_DENIED] });
+      const unsupported = TransitError.unsupportedOperation();
+      return answer(res, exchange, unsupported.status, { errors: unsupported.errors });
     }
+    const authorize = (capability: Capability): void => {
+      if (!token.capabilities.has(capability)) throw new TransitError(403, [ACL_DENIED]);
+    };
+    const routed = routeTransit(engine, {
+      operation,
+      path: routePath,
+      body: data ?? {},
+      authorize,
+    });
+    if (routed.status === 204) return answer(res, exchange, 204, undefined);
+    const envelope = successEnvelope(routed.data ?? null, routed.warnings, 'transit');
+    return answer(res, exchange, routed.status, envelope, !routed.raw);
   }
 
-  function health(res: ServerResponse, method: string, path: string, query: URLSearchParams): void {
-    if (method !== 'GET' && method !== 'HEAD')
-      return answer(res, method, path, 405, { errors: [] });
-    const code = (name: string, fallback: number): number | undefined => {
-      const value = query.get(name);
-      if (value === null) return fallback;
-      return /^\d+$/.test(value) ? Number(value) : undefined;
-    };
-    const status = sealed ? code('sealedcode', 503) : code('activecode', 200);
-    if (status === undefined) return answer(res, method, path, 400, { errors: [] });
+  function health(res: ServerResponse, exchange: Exchange, query: GoQuery): void {
+    const { method } = exchange;
+    if (method !== 'GET' && method !== 'HEAD') return answer(res, exchange, 405, { errors: [] });
+    // Bad values answer 400 {"errors":[]} (http/sys_health.go getSysHealth).
+    for (const name of ['standbyok', 'perfstandbyok']) {
+      const value = query.values.get(name)?.[0];
+      // parseutil.ParseBool decodes weakly: an empty value is false.
+      if (value !== undefined && value !== '' && parseGoBool(value) === undefined)
+        return answer(res, exchange, 400, { errors: [] });
+    }
+    const codes = new Map<string, number>();
+    for (const name of HEALTH_CODES) {
+      const value = query.values.get(name)?.[0];
+      if (value === undefined) continue;
+      const code = parseGoInt(value);
+      if (code === undefined) return answer(res, exchange, 400, { errors: [] });
+      codes.set(name, code);
+    }
+    const status = sealed ? (codes.get('sealedcode') ?? 503) : (codes.get('activecode') ?? 200);
+    // Vault takes any int, but Go's WriteHeader panics below 100 or above 999 (the connection
+    // drops without an answer): the double answers 400 instead.
+    if (writtenStatus(status) === undefined) return answer(res, exchange, 400, { errors: [] });
     const info: Record<string, unknown> = {
       initialized: true,
       sealed,
@@ -215,16 +336,36 @@ export async function startTransitDevServer(
     };
     if (!sealed)
       Object.assign(info, { cluster_name: 'vault-cluster-transit-dev', cluster_id: clusterId });
-    if (method === 'HEAD') return answer(res, method, path, status, undefined);
-    return answer(res, method, path, status, info);
+    if (method === 'HEAD') return answer(res, exchange, status, undefined);
+    return answer(res, exchange, status, info);
   }
 
-  function lookupSelf(
+  /** The token store mounted at `auth/token/`, as far as the double implements it. */
+  function tokenStore(
     res: ServerResponse,
-    method: string,
+    exchange: Exchange,
+    operation: LogicalOperation | 'patch',
     path: string,
+    data: Record<string, unknown>,
     token: DevServerToken,
   ): void {
+    // The default policy grants `read` on lookup-self and `update` on renew-self; root has all.
+    const denied = (): void => answer(res, exchange, 403, { errors: [ACL_DENIED] });
+    const unsupported = (error: TransitError): void =>
+      token.root ? answer(res, exchange, error.status, { errors: error.errors }) : denied();
+    if (path === 'lookup-self') {
+      if (operation === 'read' || (operation === 'update' && token.root))
+        return lookupSelf(res, exchange, token);
+      return operation === 'update' ? denied() : unsupported(TransitError.unsupportedOperation());
+    }
+    if (path === 'renew-self') {
+      if (operation === 'update') return renewSelf(res, exchange, token, data);
+      return unsupported(TransitError.unsupportedOperation());
+    }
+    return unsupported(TransitError.unsupportedPath());
+  }
+
+  function lookupSelf(res: ServerResponse, exchange: Exchange, token: DevServerToken): void {
     const now = Date.now();
     const ttl =
       token.expiresAt === undefined ? 0 : Math.max(0, Math.round((token.expiresAt - now) / 1000));
@@ -246,26 +387,39 @@ export async function startTransitDevServer(
       ttl,
       type: 'service',
     };
-    return answer(res, method, path, 200, successEnvelope(data, undefined, 'token'));
+    return answer(res, exchange, 200, successEnvelope(data, undefined, 'token'));
   }
 
+  /**
+   * `increment` (seconds or a duration) asks for a TTL; none or 0 renews for the token's TTL,
+   * which also caps it (sdk/framework/lease.go CalculateTTL), with Vault's warning.
+   */
   function renewSelf(
     res: ServerResponse,
-    method: string,
-    path: string,
+    exchange: Exchange,
     token: DevServerToken,
+    data: Record<string, unknown>,
   ): void {
+    const { values, warnings } = parseFields(data, RENEW_FIELDS);
     if (!token.renewable || token.expiresAt === undefined) {
-      return answer(res, method, path, 400, { errors: ['lease is not renewable'] });
+      return answer(res, exchange, 400, { errors: ['lease is not renewable'] });
     }
-    token.expiresAt = Date.now() + token.ttlSeconds * 1000;
+    const increment = (values['increment'] as number | undefined) ?? 0;
+    let ttl = increment > 0 ? increment : token.ttlSeconds;
+    if (ttl > token.ttlSeconds) {
+      warnings.push(
+        `TTL of "${formatDuration(ttl)}" exceeded the effective max_ttl of "${formatDuration(token.ttlSeconds)}"; TTL value is capped accordingly`,
+      );
+      ttl = token.ttlSeconds;
+    }
+    token.expiresAt = Date.now() + ttl * 1000;
     const auth = {
       client_token: token.id,
       accessor: token.accessor,
       policies: token.policies,
       token_policies: token.policies,
       metadata: null,
-      lease_duration: token.ttlSeconds,
+      lease_duration: ttl,
       renewable: true,
       entity_id: '',
       token_type: 'service',
@@ -273,38 +427,79 @@ export async function startTransitDevServer(
       mfa_requirement: null,
       num_uses: 0,
     };
-    return answer(res, method, path, 200, { ...successEnvelope(null, undefined, 'token'), auth });
+    const envelope = successEnvelope(null, warnings, 'token');
+    return answer(res, exchange, 200, { ...envelope, auth });
   }
 
+  /** Writes a JSON answer and logs the status that actually went out. */
   function answer(
     res: ServerResponse,
-    method: string,
-    path: string,
+    exchange: Exchange,
     status: number,
     body: unknown,
     trailingNewline = true,
   ): void {
-    requests.push({ method, path, status });
-    writeJson(res, status, body, trailingNewline);
+    const written = writtenStatus(status);
+    if (written === undefined) {
+      // Where Go's WriteHeader panics (Vault then drops the connection), answer a 500 that says why.
+      return answer(res, exchange, 500, {
+        errors: [multiError([`invalid WriteHeader code ${status}`])],
+      });
+    }
+    requests.push({ method: exchange.method, path: exchange.path, status: written });
+    writeJson(res, written, body, trailingNewline);
+  }
+
+  /** Go's ServeMux redirect (`http.Redirect` with 301), behind Vault's Cache-Control header. */
+  function redirect(res: ServerResponse, exchange: Exchange, location: string): void {
+    requests.push({ method: exchange.method, path: exchange.path, status: 301 });
+    res.statusCode = 301;
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Location', location);
+    if (exchange.method === 'GET' || exchange.method === 'HEAD')
+      res.setHeader('Content-Type', 'text/html; charset=utf-8');
+    if (exchange.method !== 'GET') return void res.end();
+    res.end(`<a href="${htmlEscape(location)}">Moved Permanently</a>.\n\n`);
+  }
+
+  /** Go's server answer to a request target it cannot parse; no handler (nor Vault) runs. */
+  function badRequest(res: ServerResponse, exchange: Exchange): void {
+    requests.push({ method: exchange.method, path: exchange.path, status: 400 });
+    res.statusCode = 400;
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    res.setHeader('Connection', 'close');
+    res.end('400 Bad Request');
+  }
+
+  /** 413 as soon as the limit is passed; the rest of the body is not read, the connection closes. */
+  function tooLarge(req: IncomingMessage, res: ServerResponse, exchange: Exchange): void {
+    if (req.socket instanceof MethodShimConnection) req.socket.discardInput();
+    res.setHeader('Connection', 'close');
+    answer(res, exchange, 413, { errors: ['error parsing JSON'] });
   }
 
   const clusterId = randomUUID();
-  // The TCP listener hands each connection to the HTTP server through the method shim: Node's
-  // HTTP parser refuses Vault's `LIST` verb with a bare 400 before any handler runs.
+  // Node's HTTP parser refuses Vault's `LIST` verb with a bare 400 before any handler runs, so
+  // every connection reaches the server's own connection listener through the method shim. The
+  // server itself listens, so its request and header timeouts run.
   const sockets = new Set<Socket>();
-  const listener = createTcpServer({ allowHalfOpen: true }, (socket) => {
+  const [connectionListener] = server.listeners('connection') as ((socket: Duplex) => void)[];
+  if (!connectionListener) throw new Error('http.Server has no connection listener');
+  server.removeAllListeners('connection');
+  const shimOptions = { headersTimeout, lingerTimeout: timeouts.lingerTimeout ?? 500 };
+  server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    server.emit('connection', new MethodShimConnection(socket));
+    connectionListener.call(server, new MethodShimConnection(socket, shimOptions));
   });
   await new Promise<void>((resolve, reject) => {
-    listener.once('error', reject);
-    listener.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      listener.off('error', reject);
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
       resolve();
     });
   });
-  const bound = listener.address() as AddressInfo;
+  const bound = server.address() as AddressInfo;
   const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
 
   return {
@@ -318,18 +513,12 @@ export async function startTransitDevServer(
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
-        listener.close((error) => (error ? reject(error) : resolve()));
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
         for (const socket of sockets) socket.destroy();
         engine.reset();
       }),
   };
-}
-
-/** Go's strconv.ParseBool. */
-function parseGoBool(value: string): boolean | undefined {
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
-  return undefined;
 }
 
 function tokenOf(req: IncomingMessage): string | undefined {
@@ -375,17 +564,39 @@ function writeJson(
   res.end(JSON.stringify(body) + (trailingNewline ? '\n' : ''));
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * The request body, or {@link TOO_LARGE} as soon as it is known to exceed `limit`: at once from
+ * the Content-Length, else at the chunk that passes it (the rest is not read).
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | typeof TOO_LARGE> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) return Promise.resolve(TOO_LARGE);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let tooLarge = false;
-    req.on('data', (chunk: Buffer) => {
+    const stop = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size > limit) tooLarge = true;
-      else chunks.push(chunk);
-    });
-    req.on('end', () => (tooLarge ? reject(new BodyTooLarge()) : resolve(Buffer.concat(chunks))));
-    req.on('error', reject);
+      if (size <= limit) chunks.push(chunk);
+      else {
+        stop();
+        resolve(TOO_LARGE);
+      }
+    };
+    const onEnd = (): void => {
+      stop();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (error: Error): void => {
+      stop();
+      reject(error);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
   });
 }

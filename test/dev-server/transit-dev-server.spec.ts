@@ -1120,7 +1120,11 @@ describe('Transit dev server conformance (vault-transit-api §11)', () => {
       await transit('POST', 'encrypt/orders', { batch_input: [{}] }), // 500
       await call('GET', 'sys/health', { token: null }), // 200 without an envelope
       await call('GET', 'auth/token/lookup-self'),
-      await transit('PATCH', 'keys/orders', {}), // 405: transit implements no PATCH
+      // 405: transit implements no PATCH (without the merge-patch Content-Type it would be 415).
+      await call('PATCH', 'transit/keys/orders', {
+        rawBody: '{}',
+        headers: { 'Content-Type': 'application/merge-patch+json' },
+      }),
       await transit('FROB', 'keys/orders'), // 405: a method Node's HTTP parser does not know
     ];
     expect(answers.map((a) => a.status)).toEqual([
