@@ -5,30 +5,24 @@ import type { Duplex } from 'node:stream';
 import { TransitEngine } from '../engine/transit-engine.js';
 import { routeTransit, type Capability, type LogicalOperation } from '../engine/transit-router.js';
 import { TransitError, multiError } from '../engine/transit.error.js';
-import { parseFields } from '../engine/vault-fields.js';
-import {
-  DevServerTokens,
-  newTokenId,
-  type DevServerToken,
-  type DevServerTokenOptions,
-} from './dev-server-tokens.js';
+import { DevServerTokens, newTokenId, type DevServerTokenOptions } from './dev-server-tokens.js';
 import {
   cleanPath,
-  formatDuration,
   htmlEscape,
   isForm,
   parseFormBody,
   parseGoBool,
-  parseGoInt,
   parseGoQuery,
   parseJsonBody,
   parseMediaType,
   parseRequestTarget,
   queryData,
   writtenStatus,
-  type GoQuery,
 } from './dev-server-http.js';
 import { MethodShimConnection, ORIGINAL_METHOD_HEADER } from './http-method-shim.js';
+import { successEnvelope, type DevAnswer } from './dev-server-answer.js';
+import { sysHealth } from './dev-server-health.js';
+import { tokenRoutes } from './dev-server-token-routes.js';
 
 /** @publicApi */
 export interface TransitDevServerOptions {
@@ -101,21 +95,8 @@ const METHOD_OPERATIONS: Readonly<Record<string, LogicalOperation | 'patch'>> = 
   LIST: 'list',
   PATCH: 'patch',
 };
-// Query parameters of sys/health taking a status code (http/sys_health.go).
-const HEALTH_CODES = [
-  'uninitcode',
-  'sealedcode',
-  'standbycode',
-  'drsecondarycode',
-  'performancestandbycode',
-  'activecode',
-  'haunhealthycode',
-  'removedcode',
-];
-const RENEW_FIELDS = { increment: 'duration', token: 'string' } as const;
 const MERGE_PATCH = 'application/merge-patch+json';
 const ACL_DENIED = multiError(['permission denied']);
-const VERSION = '1.21.0+transit-dev-server';
 const TOO_LARGE = Symbol('body too large');
 
 /** What the requests log records of the request being answered. */
@@ -201,7 +182,8 @@ export async function startDevServer(
     }
     const query = parseGoQuery(target.rawQuery);
     let logicalPath = target.path.slice('/v1/'.length);
-    if (logicalPath === 'sys/health') return health(res, exchange, query);
+    if (logicalPath === 'sys/health')
+      return reply(res, exchange, sysHealth(exchange.method, query, sealed, clusterId));
 
     // Vault's HTTP layer (http/logical.go) resolves the operation and parses the body before the
     // core checks the seal, the trailing slash and the token, in that order.
@@ -272,7 +254,7 @@ export async function startDevServer(
     // Vault's router takes `x` for the mount `x/` when no mount matches it as is.
     if (logicalPath === 'auth/token' || logicalPath.startsWith('auth/token/')) {
       const inside = logicalPath.slice('auth/token/'.length);
-      return tokenStore(res, exchange, operation, inside, data ?? {}, token);
+      return reply(res, exchange, tokenRoutes(operation, inside, data ?? {}, token));
     }
     const mountPrefix = `${mount}/`;
     if (logicalPath !== mount && !logicalPath.startsWith(mountPrefix)) {
@@ -302,133 +284,8 @@ export async function startDevServer(
     return answer(res, exchange, routed.status, envelope, !routed.raw);
   }
 
-  function health(res: ServerResponse, exchange: Exchange, query: GoQuery): void {
-    const { method } = exchange;
-    if (method !== 'GET' && method !== 'HEAD') return answer(res, exchange, 405, { errors: [] });
-    // Bad values answer 400 {"errors":[]} (http/sys_health.go getSysHealth).
-    for (const name of ['standbyok', 'perfstandbyok']) {
-      const value = query.values.get(name)?.[0];
-      // parseutil.ParseBool decodes weakly: an empty value is false.
-      if (value !== undefined && value !== '' && parseGoBool(value) === undefined)
-        return answer(res, exchange, 400, { errors: [] });
-    }
-    const codes = new Map<string, number>();
-    for (const name of HEALTH_CODES) {
-      const value = query.values.get(name)?.[0];
-      if (value === undefined) continue;
-      const code = parseGoInt(value);
-      if (code === undefined) return answer(res, exchange, 400, { errors: [] });
-      codes.set(name, code);
-    }
-    const status = sealed ? (codes.get('sealedcode') ?? 503) : (codes.get('activecode') ?? 200);
-    // Vault takes any int, but Go's WriteHeader panics below 100 or above 999 (the connection
-    // drops without an answer): the double answers 400 instead.
-    if (writtenStatus(status) === undefined) return answer(res, exchange, 400, { errors: [] });
-    const info: Record<string, unknown> = {
-      initialized: true,
-      sealed,
-      standby: sealed,
-      performance_standby: false,
-      replication_performance_mode: 'disabled',
-      replication_dr_mode: 'disabled',
-      server_time_utc: Math.floor(Date.now() / 1000),
-      version: VERSION,
-    };
-    if (!sealed)
-      Object.assign(info, { cluster_name: 'vault-cluster-transit-dev', cluster_id: clusterId });
-    if (method === 'HEAD') return answer(res, exchange, status, undefined);
-    return answer(res, exchange, status, info);
-  }
-
-  /** The token store mounted at `auth/token/`, as far as the double implements it. */
-  function tokenStore(
-    res: ServerResponse,
-    exchange: Exchange,
-    operation: LogicalOperation | 'patch',
-    path: string,
-    data: Record<string, unknown>,
-    token: DevServerToken,
-  ): void {
-    // The default policy grants `read` on lookup-self and `update` on renew-self; root has all.
-    const denied = (): void => answer(res, exchange, 403, { errors: [ACL_DENIED] });
-    const unsupported = (error: TransitError): void =>
-      token.root ? answer(res, exchange, error.status, { errors: error.errors }) : denied();
-    if (path === 'lookup-self') {
-      if (operation === 'read' || (operation === 'update' && token.root))
-        return lookupSelf(res, exchange, token);
-      return operation === 'update' ? denied() : unsupported(TransitError.unsupportedOperation());
-    }
-    if (path === 'renew-self') {
-      if (operation === 'update') return renewSelf(res, exchange, token, data);
-      return unsupported(TransitError.unsupportedOperation());
-    }
-    return unsupported(TransitError.unsupportedPath());
-  }
-
-  function lookupSelf(res: ServerResponse, exchange: Exchange, token: DevServerToken): void {
-    const now = Date.now();
-    const ttl =
-      token.expiresAt === undefined ? 0 : Math.max(0, Math.round((token.expiresAt - now) / 1000));
-    const data = {
-      accessor: token.accessor,
-      creation_time: Math.floor(token.issuedAt / 1000),
-      creation_ttl: token.ttlSeconds,
-      display_name: token.root ? 'root' : 'token',
-      entity_id: '',
-      expire_time: token.expiresAt === undefined ? null : new Date(token.expiresAt).toISOString(),
-      explicit_max_ttl: 0,
-      id: token.id,
-      meta: null,
-      num_uses: 0,
-      orphan: true,
-      path: token.root ? 'auth/token/root' : 'auth/token/create',
-      policies: token.policies,
-      renewable: token.renewable,
-      ttl,
-      type: 'service',
-    };
-    return answer(res, exchange, 200, successEnvelope(data, undefined, 'token'));
-  }
-
-  /**
-   * `increment` (seconds or a duration) asks for a TTL; none or 0 renews for the token's TTL,
-   * which also caps it (sdk/framework/lease.go CalculateTTL), with Vault's warning.
-   */
-  function renewSelf(
-    res: ServerResponse,
-    exchange: Exchange,
-    token: DevServerToken,
-    data: Record<string, unknown>,
-  ): void {
-    const { values, warnings } = parseFields(data, RENEW_FIELDS);
-    if (!token.renewable || token.expiresAt === undefined) {
-      return answer(res, exchange, 400, { errors: ['lease is not renewable'] });
-    }
-    const increment = (values['increment'] as number | undefined) ?? 0;
-    let ttl = increment > 0 ? increment : token.ttlSeconds;
-    if (ttl > token.ttlSeconds) {
-      warnings.push(
-        `TTL of "${formatDuration(ttl)}" exceeded the effective max_ttl of "${formatDuration(token.ttlSeconds)}"; TTL value is capped accordingly`,
-      );
-      ttl = token.ttlSeconds;
-    }
-    token.expiresAt = Date.now() + ttl * 1000;
-    const auth = {
-      client_token: token.id,
-      accessor: token.accessor,
-      policies: token.policies,
-      token_policies: token.policies,
-      metadata: null,
-      lease_duration: ttl,
-      renewable: true,
-      entity_id: '',
-      token_type: 'service',
-      orphan: true,
-      mfa_requirement: null,
-      num_uses: 0,
-    };
-    const envelope = successEnvelope(null, warnings, 'token');
-    return answer(res, exchange, 200, { ...envelope, auth });
+  function reply(res: ServerResponse, exchange: Exchange, devAnswer: DevAnswer): void {
+    answer(res, exchange, devAnswer.status, devAnswer.body);
   }
 
   /** Writes a JSON answer and logs the status that actually went out. */
@@ -528,24 +385,6 @@ function tokenOf(req: IncomingMessage): string | undefined {
   if (authorization?.startsWith('Bearer '))
     return authorization.slice('Bearer '.length).trim() || undefined;
   return undefined;
-}
-
-function successEnvelope(
-  data: unknown,
-  warnings: readonly string[] | undefined,
-  mountType: string,
-): Record<string, unknown> {
-  return {
-    request_id: randomUUID(),
-    lease_id: '',
-    renewable: false,
-    lease_duration: 0,
-    data,
-    wrap_info: null,
-    warnings: warnings && warnings.length > 0 ? warnings : null,
-    auth: null,
-    mount_type: mountType,
-  };
 }
 
 function writeJson(
