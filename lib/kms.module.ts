@@ -13,9 +13,11 @@ import { RestSessionPool } from './session/rest-session-pool.js';
 
 const EXPORTED = [KEY_MANAGEMENT_SERVICE, VaultTransitService, SESSION_POOL, RestSessionPool];
 
-/** Options → pool and service, each a factory, so sync and async registration share one path. */
-// Both factories validate the options (cheap), so whichever Nest builds first fails the bootstrap
-// on a bad option; validated options, which hold the token, are never registered in DI.
+/**
+ * Options → pool and service, each a factory, so sync and async registration share one path.
+ * Both factories validate the options (cheap), so whichever Nest builds first fails the bootstrap
+ * on a bad option; validated options, which hold the token, are never registered in DI.
+ */
 const derivedProviders: Provider[] = [
   {
     provide: RestSessionPool,
