@@ -95,25 +95,6 @@ describe('classifyVaultError (status and message)', () => {
     expect(classify(403, 'permission denied').message).toMatch(/unknown, expired or revoked/);
   });
 
-  it('reads a bare 404 as a missing key only for a read (GET)', () => {
-    const answer = {
-      operation: 'deleteKek',
-      keyName: 'acme',
-      mount: 'transit',
-      status: 404,
-      errors: [],
-    };
-    expect(classifyVaultError({ ...answer, method: 'GET' })).toBeInstanceOf(KekNotFoundError);
-    expect(classifyVaultError({ ...answer, method: 'POST' })).toBeInstanceOf(KmsConfigurationError);
-    expect(classifyVaultError({ ...answer, method: 'DELETE' })).toBeInstanceOf(
-      KmsConfigurationError,
-    );
-  });
-
-  it('treats an unwrapped "permission denied" as a token problem', () => {
-    expect(classify(403, 'permission denied').message).toMatch(/unknown, expired or revoked/);
-  });
-
   it('gives unavailable errors a reason', () => {
     expect(classify(503, 'Vault is sealed')).toMatchObject({ reason: 'sealed' });
     expect(classify(503, 'upstream')).toMatchObject({ reason: 'server-error' });
