@@ -259,6 +259,21 @@ describe('VaultTransitService error mapping and secrecy (every operation × ever
     expect(error).toMatchObject({ reason: 'bad-response' });
   });
 
+  it('refuses oversized plaintexts and ciphertexts in an answer with a typed error', async () => {
+    const huge = 'A'.repeat(8 * 1024 * 1024);
+    scripted = await startScriptedServer(
+      answerWith(
+        200,
+        JSON.stringify({ data: { ciphertext: `vault:v1:${huge}`, plaintext: huge } }),
+      ),
+    );
+    for (const name of ['decryptDek', 'generateDek', 'encryptDek', 'rewrapDek']) {
+      const { error } = await failure(scripted.address, OPERATIONS[name] as Operation);
+      expect(error, name).toBeInstanceOf(KmsUnavailableError);
+      expect(error, name).toMatchObject({ reason: 'bad-response' });
+    }
+  });
+
   it('connection refused: retryable network error, no secret, for every operation', async () => {
     const address = `http://127.0.0.1:${await closedPort()}`;
     for (const operation of Object.values(OPERATIONS)) {

@@ -1,8 +1,8 @@
 import { ownedFromBase64, ownedFromUtf8 } from '../../bytes.js';
 import { KmsUnavailableError } from '../../errors/kms-unavailable.error.js';
 import { messages } from '../../errors/messages.js';
+import { MAX_DEK_BASE64_CHARS, transitCiphertextVersion } from '../../validation/dek-input.js';
 
-const CIPHERTEXT = /^vault:v\d+:[A-Za-z0-9+/]+={0,2}$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function malformed(operation: string, field: string): KmsUnavailableError {
@@ -12,14 +12,18 @@ function malformed(operation: string, field: string): KmsUnavailableError {
   );
 }
 
-/** `data.ciphertext`, checked to be a Transit ciphertext, as UTF-8 bytes in their own memory. */
+/**
+ * `data.ciphertext`, checked by the same rule as a caller's `encryptedDek` (so it can always be
+ * passed back), as UTF-8 bytes in their own memory.
+ */
 export function readCiphertext(
   operation: string,
   data: Record<string, unknown> | undefined,
 ): Buffer {
   const value = data?.['ciphertext'];
-  if (typeof value !== 'string' || !CIPHERTEXT.test(value))
+  if (typeof value !== 'string' || transitCiphertextVersion(value) === undefined) {
     throw malformed(operation, 'ciphertext');
+  }
   return ownedFromUtf8(value);
 }
 
@@ -33,7 +37,13 @@ export function readPlaintext(
   expectedBytes?: number,
 ): Buffer {
   const value = data?.['plaintext'];
-  if (typeof value !== 'string' || value === '' || !BASE64.test(value)) {
+  // Bounded before the pattern runs: a DEK is at most MAX_DEK_BYTES, whatever the server says.
+  if (
+    typeof value !== 'string' ||
+    value === '' ||
+    value.length > MAX_DEK_BASE64_CHARS ||
+    !BASE64.test(value)
+  ) {
     throw malformed(operation, 'plaintext');
   }
   const plaintext = ownedFromBase64(value);
