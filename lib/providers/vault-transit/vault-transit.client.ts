@@ -87,7 +87,8 @@ export class VaultTransitClient {
           ...(request.body ? { 'Content-Type': 'application/json' } : {}),
         },
         ...(request.body ? { data: JSON.stringify(request.body) } : {}),
-        timeout: timeoutMs,
+        // One deadline for the whole exchange (connect, answer, body); axios's own `timeout`
+        // would be a second timer per request that only watches socket idleness.
         signal: AbortSignal.timeout(timeoutMs),
         responseType: 'text',
         transformResponse: (data: unknown) => data,
@@ -133,6 +134,7 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+// ERR_CANCELED: our deadline signal fired; the others are socket-level timeouts.
 const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ERR_CANCELED']);
 
 /**
