@@ -32,7 +32,11 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
   readonly httpsAgent: HttpsAgent;
   private readonly http: HttpService;
   readonly name: string;
-  private readonly startedAt = new WeakMap<object, number>();
+  /** Per request in flight: when it started and what it was (described once). */
+  private readonly inFlight = new WeakMap<
+    object,
+    { started: number; method: string; path: string }
+  >();
 
   constructor(options: RestSessionPoolOptions = {}) {
     const maxSockets = options.maxSockets ?? 32;
@@ -68,8 +72,12 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
   }
 
   private onRequest(config: InternalAxiosRequestConfig): InternalAxiosRequestConfig {
-    this.startedAt.set(config, performance.now());
-    this.signals.requestStarted.emit({ pool: this.name, ...describeRequest(config) });
+    const { requestStarted, requestEnded } = this.signals;
+    // Nobody listens: no bookkeeping on the request path.
+    if (!requestStarted.connected && !requestEnded.connected) return config;
+    const described = describeRequest(config);
+    this.inFlight.set(config, { started: performance.now(), ...described });
+    requestStarted.emit({ pool: this.name, ...described });
     return config;
   }
 
@@ -95,10 +103,14 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
     status: number | undefined,
     errorCode: string | undefined,
   ): void {
-    const started = this.startedAt.get(config) ?? performance.now();
+    const request = this.inFlight.get(config);
+    if (!request) return;
+    this.inFlight.delete(config);
+    const { started, method, path } = request;
     this.signals.requestEnded.emit({
       pool: this.name,
-      ...describeRequest(config),
+      method,
+      path,
       ...(status !== undefined ? { status } : {}),
       ...(errorCode !== undefined ? { errorCode } : {}),
       durationMs: performance.now() - started,
