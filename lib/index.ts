@@ -25,6 +25,10 @@ export { CompositeSession } from './session/composite-session.js';
 export { CompositeSessionPool } from './session/composite-session-pool.js';
 export { openSession, type SessionPoolIdentity } from './session/open-session.js';
 export { extractRequest } from './session/extract-request.js';
+export { KmsSessionHost } from './session/kms-session.host.js';
+export { SessionInterceptor } from './session/session.interceptor.js';
+export { CurrentSession } from './session/current-session.decorator.js';
+export { WithSession } from './session/with-session.decorator.js';
 export type { Disconnect, Signal } from './session/signal.js';
 export type {
   AtomicEndedEvent,

@@ -1,5 +1,7 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import type { KmsModuleOptions } from './interfaces/kms-module-options.interface.js';
+import { SessionInterceptor } from './session/session.interceptor.js';
 
 export const {
   ConfigurableModuleClass: KmsConfigurableModule,
@@ -9,8 +11,14 @@ export const {
 } = new ConfigurableModuleBuilder<KmsModuleOptions>({ moduleName: 'Kms' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createKmsOptions')
-  .setExtras({ isGlobal: false }, (definition, extras) => ({
+  .setExtras({ isGlobal: false, mountInterceptor: false }, (definition, extras) => ({
     ...definition,
     global: extras.isGlobal,
+    providers: extras.mountInterceptor
+      ? [
+          ...(definition.providers ?? []),
+          { provide: APP_INTERCEPTOR, useExisting: SessionInterceptor },
+        ]
+      : definition.providers,
   }))
   .build();

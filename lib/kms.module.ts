@@ -10,8 +10,18 @@ import type { KmsModuleOptions } from './interfaces/kms-module-options.interface
 import { resolveKmsOptions } from './kms-options.js';
 import { VaultTransitService } from './providers/vault-transit/vault-transit.service.js';
 import { RestSessionPool } from './session/rest-session-pool.js';
+import { KmsSessionHost } from './session/kms-session.host.js';
+import { SessionInterceptor } from './session/session.interceptor.js';
+import { createModuleSessionPool } from './session/module-session-pool.js';
 
-const EXPORTED = [KEY_MANAGEMENT_SERVICE, VaultTransitService, SESSION_POOL, RestSessionPool];
+const EXPORTED = [
+  KEY_MANAGEMENT_SERVICE,
+  VaultTransitService,
+  SESSION_POOL,
+  RestSessionPool,
+  KmsSessionHost,
+  SessionInterceptor,
+];
 
 /**
  * Options → pool and service, each a factory, so sync and async registration share one path.
@@ -25,19 +35,27 @@ const derivedProviders: Provider[] = [
       new RestSessionPool({ maxSockets: resolveKmsOptions(options).maxSockets }),
     inject: [KMS_MODULE_OPTIONS],
   },
-  { provide: SESSION_POOL, useExisting: RestSessionPool },
+  {
+    provide: SESSION_POOL,
+    useFactory: createModuleSessionPool,
+    inject: [KMS_MODULE_OPTIONS, RestSessionPool],
+  },
   {
     provide: VaultTransitService,
     useFactory: (options: KmsModuleOptions) => new VaultTransitService(options),
     inject: [KMS_MODULE_OPTIONS],
   },
   { provide: KEY_MANAGEMENT_SERVICE, useExisting: VaultTransitService },
+  KmsSessionHost,
+  SessionInterceptor,
 ];
 
 /**
- * Registers {@link VaultTransitService} under {@link KEY_MANAGEMENT_SERVICE} and a
- * {@link RestSessionPool} under {@link SESSION_POOL}. Invalid options fail at bootstrap with a
- * `KmsConfigurationError` naming the option. The pool's sockets close on application shutdown.
+ * Registers {@link VaultTransitService} under {@link KEY_MANAGEMENT_SERVICE}, a
+ * {@link RestSessionPool}, the session pool under {@link SESSION_POOL} (the REST pool, or what the
+ * `sessionPool` option builds from it), {@link KmsSessionHost} and {@link SessionInterceptor}
+ * (mounted for every route with the `mountInterceptor` extra). Invalid options fail at bootstrap
+ * with a `KmsConfigurationError` naming the option. The pool's sockets close on shutdown.
  * @publicApi
  */
 @Module({})

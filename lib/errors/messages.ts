@@ -32,6 +32,13 @@ export const messages = {
     'gave you (work on the outer session would escape the scope), and open scopes one at a time.',
   sessionWithoutRest: (): string =>
     'The session has no REST part: open it from RestSessionPool, or from a CompositeSessionPool that includes one.',
+  noCurrentSession: (): string =>
+    'No session is active here: mount SessionInterceptor (the mountInterceptor option, ' +
+    'APP_INTERCEPTOR or @UseInterceptors) for HTTP handlers, and run other work through ' +
+    'KmsSessionHost.withSession(...) or @WithSession().',
+  withSessionWithoutHost: (method: string): string =>
+    `@WithSession() on ${method} found no KmsSessionHost: the class must be a provider of a ` +
+    'module that can see KmsModule (import KmsModule there, or register it with isGlobal).',
   kekNotFound: (operation: string, keyName: string): string =>
     `No KEK "${keyName}" for ${operation}: the tenant has no key, or it was deleted (crypto-shredded).`,
   decryptionFailed: (operation: string, keyName: string, vault: string): string =>

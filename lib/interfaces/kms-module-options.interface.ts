@@ -1,4 +1,6 @@
 import type { TenantId } from './key-management-service.interface.js';
+import type { ISessionPool } from './session.interface.js';
+import type { RestSessionPool } from '../session/rest-session-pool.js';
 
 /** Transit key types usable for wrapping DEKs (the types Vault can create on first encrypt). @publicApi */
 export type VaultKeyType = 'aes256-gcm96' | 'aes128-gcm96' | 'chacha20-poly1305';
@@ -45,4 +47,13 @@ export interface KmsModuleOptions {
    * @default 32
    */
   readonly maxSockets?: number;
+  /**
+   * Builds the pool that sessions (and {@link SessionInterceptor}'s units of work) come from,
+   * given the module's REST pool. Use it to put your database in the same unit of work:
+   * `sessionPool: (rest) => new CompositeSessionPool(databasePool, rest)` — the database
+   * transaction then commits only after the request's work succeeded. The pool must include
+   * `rest` (the KMS takes its HTTP client from it).
+   * @default the REST pool itself
+   */
+  readonly sessionPool?: (rest: RestSessionPool) => ISessionPool;
 }

@@ -16,6 +16,7 @@ export class RecordingSession extends BaseSession {
     private readonly log: string[],
     private readonly label: string,
     scope: SessionScope,
+    private readonly faults: CommitFaults = { failCommits: 0 },
   ) {
     super(scope);
   }
@@ -33,7 +34,11 @@ export class RecordingSession extends BaseSession {
     const unit = scope.depth === 1 ? 'tx' : `savepoint${scope.depth}`;
     this.log.push(`${this.label}: begin ${unit}`);
     try {
-      const result = await run(new RecordingSession(this.log, this.label, scope));
+      const result = await run(new RecordingSession(this.log, this.label, scope, this.faults));
+      if (this.faults.failCommits > 0) {
+        this.faults.failCommits -= 1;
+        throw new Error(`${this.label}: commit failed`);
+      }
       this.log.push(`${this.label}: commit ${unit}`);
       return result;
     } catch (error) {
@@ -43,8 +48,15 @@ export class RecordingSession extends BaseSession {
   }
 }
 
+/** Commits still to fail (shared by a pool's sessions). */
+export interface CommitFaults {
+  failCommits: number;
+}
+
 export class RecordingSessionPool implements ISessionPool {
   readonly signals = createSessionSignals();
+  /** Set `failCommits` to make that many commits throw (the scope then rolls back). */
+  readonly faults: CommitFaults = { failCommits: 0 };
 
   constructor(
     readonly name: string,
@@ -55,7 +67,7 @@ export class RecordingSessionPool implements ISessionPool {
     this.log.push(`${this.name}: open`);
     return openSession(
       this,
-      (scope) => new RecordingSession(this.log, this.name, scope),
+      (scope) => new RecordingSession(this.log, this.name, scope, this.faults),
       work,
     ).finally(() => this.log.push(`${this.name}: close`));
   }

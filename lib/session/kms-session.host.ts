@@ -1,0 +1,48 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { KmsSessionError } from '../errors/kms-session.error.js';
+import { messages } from '../errors/messages.js';
+import type { ISession, ISessionPool } from '../interfaces/session.interface.js';
+import { SESSION_POOL } from '../kms.constants.js';
+import { activeSession, runWithSession } from './session-context.js';
+
+/**
+ * Owns the unit of work: opens `pool.session(s => s.atomic(tx => …))` around a piece of work,
+ * makes `tx` the current session of everything that work calls (AsyncLocalStorage, not
+ * `Scope.REQUEST`), commits when the work resolves and rolls back when it rejects.
+ * {@link SessionInterceptor} uses it for HTTP requests; call {@link withSession} (or put
+ * `@WithSession()` on a method) for queues, cron jobs and CLI commands.
+ * @publicApi
+ */
+@Injectable()
+export class KmsSessionHost {
+  constructor(@Inject(SESSION_POOL) private readonly pool: ISessionPool) {}
+
+  /**
+   * The current unit of work's atomic session.
+   * @throws KmsSessionError when no session is active here (no interceptor, no withSession, or
+   * code that outlived the request that started it).
+   */
+  get session(): ISession {
+    const session = activeSession();
+    if (!session) throw new KmsSessionError(messages.noCurrentSession());
+    return session;
+  }
+
+  /** Whether a session is active here. */
+  get hasSession(): boolean {
+    return activeSession() !== undefined;
+  }
+
+  /**
+   * Runs `work` as one unit of work. Inside an active session it joins that session (one
+   * request, one transaction); otherwise it opens a session and an atomic scope from the pool:
+   * committed when `work` resolves, rolled back when it throws or rejects, closed either way.
+   */
+  withSession<T>(work: (session: ISession) => Promise<T> | T): Promise<T> {
+    const current = activeSession();
+    if (current) return Promise.resolve().then(() => work(current));
+    return this.pool.session((session) =>
+      session.atomic((atomic) => runWithSession(atomic, async () => work(atomic))),
+    );
+  }
+}

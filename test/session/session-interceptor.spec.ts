@@ -1,0 +1,322 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  Controller,
+  Get,
+  Injectable,
+  Module,
+  Param,
+  Post,
+  UseInterceptors,
+  type INestApplication,
+} from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { throwError, type Observable } from 'rxjs';
+import request from 'supertest';
+import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
+import {
+  CompositeSessionPool,
+  CurrentSession,
+  InjectKeyManagementService,
+  InMemoryKeyManagementService,
+  KEY_MANAGEMENT_SERVICE,
+  KmsConfigurationError,
+  KmsModule,
+  KmsSessionError,
+  KmsSessionHost,
+  SESSION_POOL,
+  SessionInterceptor,
+  type IKeyManagementService,
+  type ISession,
+  type ISessionPool,
+} from '../../lib/index.js';
+import { startTransitDevServer, type TransitDevServer } from '../../lib/testing/index.js';
+import { RecordingSession, RecordingSessionPool } from '../support/recording-session-pool.js';
+
+let server: TransitDevServer;
+let app: INestApplication | undefined;
+
+beforeAll(async () => {
+  server = await startTransitDevServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+/** A repository: takes the session it is given and writes through its database part. */
+@Injectable()
+class NotesRepository {
+  readonly seen: ISession[] = [];
+
+  insert(session: ISession, note: string): void {
+    this.seen.push(session);
+    const db = session.part(RecordingSession);
+    if (!db) throw new Error('no database part');
+    db.execute(`insert ${note}`);
+  }
+}
+
+/** A service: reads the current session from the host instead of receiving it. */
+@Injectable()
+class NotesService {
+  constructor(
+    private readonly sessions: KmsSessionHost,
+    private readonly notes: NotesRepository,
+    @InjectKeyManagementService() private readonly kms: IKeyManagementService,
+  ) {}
+
+  async add(tenant: string, note: string): Promise<ISession> {
+    const session = this.sessions.session;
+    await this.kms.generateDek(session, tenant);
+    await sleep(Math.random() * 10); // let concurrent requests interleave
+    this.notes.insert(this.sessions.session, note);
+    return session;
+  }
+}
+
+const seenByHandlers: ISession[] = [];
+const detached: Promise<unknown>[] = [];
+
+@Controller('notes')
+class NotesController {
+  constructor(
+    private readonly service: NotesService,
+    private readonly sessions: KmsSessionHost,
+  ) {}
+
+  @Post('add/:tenant/:note')
+  async add(
+    @Param('tenant') tenant: string,
+    @Param('note') note: string,
+    @CurrentSession() session: ISession,
+  ): Promise<{ same: boolean }> {
+    seenByHandlers.push(session);
+    const used = await this.service.add(tenant, note);
+    return { same: used === session };
+  }
+
+  @Post('throw-sync/:note')
+  throwSync(@Param('note') note: string, @CurrentSession() session: ISession): never {
+    session.part(RecordingSession)?.execute(`insert ${note}`);
+    throw new Error('sync failure');
+  }
+
+  @Post('reject/:note')
+  async reject(@Param('note') note: string): Promise<never> {
+    this.sessions.session.part(RecordingSession)?.execute(`insert ${note}`);
+    await sleep(1);
+    throw new Error('async failure');
+  }
+
+  @Post('observable-error/:note')
+  observableError(@Param('note') note: string): Observable<never> {
+    this.sessions.session.part(RecordingSession)?.execute(`insert ${note}`);
+    return throwError(() => new Error('observable failure'));
+  }
+
+  @Post('detach')
+  detach(): { ok: true } {
+    detached.push(
+      sleep(20).then(() => {
+        try {
+          return this.sessions.session;
+        } catch (error) {
+          return error;
+        }
+      }),
+    );
+    detached.push(sleep(20).then(() => this.sessions.withSession((s) => s.isActive)));
+    return { ok: true };
+  }
+}
+
+@Controller('plain')
+class PlainController {
+  @Get()
+  read(@CurrentSession() session: ISession): { active: boolean } {
+    return { active: session.isActive };
+  }
+}
+
+@Controller('scoped')
+@UseInterceptors(SessionInterceptor)
+class ScopedController {
+  @Get()
+  read(@CurrentSession() session: ISession): { depth: number } {
+    return { depth: (session as RecordingSession).depth };
+  }
+}
+
+interface Harness {
+  log: string[];
+  database: RecordingSessionPool;
+  kms: InMemoryKeyManagementService;
+}
+
+async function bootApp(
+  controllers: (new (...args: never[]) => unknown)[],
+  extras: { mountInterceptor?: boolean } = {},
+): Promise<Harness> {
+  const database = new RecordingSessionPool('db');
+  const kms = new InMemoryKeyManagementService();
+  @Module({
+    imports: [
+      KmsModule.forRoot({
+        vaultAddr: server.address,
+        vaultToken: server.token,
+        sessionPool: (rest) => new CompositeSessionPool(database, rest),
+        ...extras,
+      }),
+    ],
+    controllers,
+    providers: [NotesService, NotesRepository],
+  })
+  class AppModule {}
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
+    .overrideProvider(KEY_MANAGEMENT_SERVICE)
+    .useValue(kms)
+    .compile();
+  app = moduleRef.createNestApplication({ logger: false });
+  await app.init();
+  return { log: database.log, database, kms };
+}
+
+describe('SessionInterceptor', () => {
+  it('runs a request in one atomic session shared by handler, service, repository and KMS', async () => {
+    const { log, kms } = await bootApp([NotesController], { mountInterceptor: true });
+    seenByHandlers.length = 0;
+    const response = await request(app!.getHttpServer()).post('/notes/add/t1/hello').expect(201);
+    expect(response.body).toEqual({ same: true });
+    expect(log).toEqual([
+      'db: open',
+      'db: begin tx',
+      'db: insert hello',
+      'db: commit tx',
+      'db: close',
+    ]);
+    const [handlerSession] = seenByHandlers;
+    const repository = app!.get(NotesRepository);
+    expect(repository.seen).toEqual([handlerSession]);
+    expect(kms.calls.map((c) => [c.operation, c.session])).toEqual([
+      ['generateDek', handlerSession],
+    ]);
+    expect((handlerSession as RecordingSession).depth).toBe(1);
+    expect(handlerSession?.isActive).toBe(false);
+  });
+
+  it.each([
+    ['a synchronous throw', 'throw-sync'],
+    ['a rejected promise', 'reject'],
+    ['an errored Observable', 'observable-error'],
+  ])('rolls back on %s and still closes the session', async (_label, route) => {
+    const { log } = await bootApp([NotesController], { mountInterceptor: true });
+    await request(app!.getHttpServer()).post(`/notes/${route}/lost`).expect(500);
+    expect(log).toEqual([
+      'db: open',
+      'db: begin tx',
+      'db: insert lost',
+      'db: rollback tx',
+      'db: close',
+    ]);
+  });
+
+  it('answers only after the commit: a failed commit turns the success into an error', async () => {
+    const { log, database } = await bootApp([NotesController], { mountInterceptor: true });
+    database.faults.failCommits = 1;
+    await request(app!.getHttpServer()).post('/notes/add/t1/unsaved').expect(500);
+    expect(log).toEqual([
+      'db: open',
+      'db: begin tx',
+      'db: insert unsaved',
+      'db: rollback tx',
+      'db: close',
+    ]);
+  });
+
+  it('keeps concurrent requests in separate sessions', async () => {
+    const { log } = await bootApp([NotesController], { mountInterceptor: true });
+    seenByHandlers.length = 0;
+    const http = app!.getHttpServer();
+    const answers = await Promise.all(
+      Array.from({ length: 25 }, (_, i) =>
+        request(server).post(`/notes/add/tenant-${i % 5}/n${i}`),
+      ),
+    );
+    for (const answer of answers) expect(answer.body).toEqual({ same: true });
+    expect(new Set(seenByHandlers).size).toBe(25);
+    expect(log.filter((line) => line === 'db: commit tx')).toHaveLength(25);
+    const repository = app!.get(NotesRepository);
+    expect(new Set(repository.seen)).toEqual(new Set(seenByHandlers));
+  });
+
+  it('does not lend a finished request’s session to work it left running', async () => {
+    const { log } = await bootApp([NotesController], { mountInterceptor: true });
+    detached.length = 0;
+    await request(app!.getHttpServer()).post('/notes/detach').expect(201);
+    const [lookup, fresh] = await Promise.all(detached);
+    expect(lookup).toBeInstanceOf(KmsSessionError);
+    expect((lookup as Error).message).toMatch(/No session is active here/);
+    expect(fresh).toBe(true); // withSession opened a session of its own
+    expect(log.filter((line) => line === 'db: open')).toHaveLength(2);
+  });
+
+  it('can be mounted per controller; routes without it have no session', async () => {
+    await bootApp([ScopedController, PlainController]);
+    expect((await request(app!.getHttpServer()).get('/scoped').expect(200)).body).toEqual({
+      depth: 1,
+    });
+    await request(app!.getHttpServer()).get('/plain').expect(500);
+  });
+
+  it('mounted both globally and on a controller, a request still gets one session', async () => {
+    const { log } = await bootApp([ScopedController], { mountInterceptor: true });
+    await request(app!.getHttpServer()).get('/scoped').expect(200);
+    expect(log).toEqual(['db: open', 'db: begin tx', 'db: commit tx', 'db: close']);
+  });
+
+  it('rolls back when next.handle() itself throws synchronously', async () => {
+    const database = new RecordingSessionPool('db');
+    const interceptor = new SessionInterceptor(new KmsSessionHost(database));
+    const failure = new Error('handle() failed');
+    const outcome = new Promise((resolve) => {
+      interceptor
+        .intercept({} as never, {
+          handle: () => {
+            throw failure;
+          },
+        })
+        .subscribe({ error: resolve, complete: () => resolve('completed') });
+    });
+    expect(await outcome).toBe(failure);
+    expect(database.log).toEqual(['db: open', 'db: begin tx', 'db: rollback tx', 'db: close']);
+  });
+});
+
+describe('KmsModule session wiring', () => {
+  it('registers the sessionPool option’s pool under SESSION_POOL', async () => {
+    await bootApp([]);
+    expect(app!.get(SESSION_POOL)).toBeInstanceOf(CompositeSessionPool);
+  });
+
+  it.each([
+    ['not a function', 'composite' as unknown],
+    ['a function that returns no pool', () => ({})],
+  ])('refuses a sessionPool that is %s at bootstrap', async (_label, sessionPool) => {
+    const failure: unknown = await Test.createTestingModule({
+      imports: [
+        KmsModule.forRoot({
+          vaultAddr: server.address,
+          vaultToken: server.token,
+          sessionPool: sessionPool as (rest: ISessionPool) => ISessionPool,
+        }),
+      ],
+    })
+      .compile()
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(KmsConfigurationError);
+    expect((failure as Error).message).toMatch(/"sessionPool"/);
+  });
+});
