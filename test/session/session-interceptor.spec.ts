@@ -241,9 +241,7 @@ describe('SessionInterceptor', () => {
     seenByHandlers.length = 0;
     const http = app!.getHttpServer();
     const answers = await Promise.all(
-      Array.from({ length: 25 }, (_, i) =>
-        request(server).post(`/notes/add/tenant-${i % 5}/n${i}`),
-      ),
+      Array.from({ length: 25 }, (_, i) => request(http).post(`/notes/add/tenant-${i % 5}/n${i}`)),
     );
     for (const answer of answers) expect(answer.body).toEqual({ same: true });
     expect(new Set(seenByHandlers).size).toBe(25);
