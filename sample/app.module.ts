@@ -1,23 +1,72 @@
-import { Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
 import { ConfigModule, ConfigService } from '@nestjs/config';
-import { KmsModule } from '@ascetic-ddd/nestjs-kms';
-import { KeysController } from './keys.controller.js';
-import { EmbeddedVault } from './kms-settings.js';
+import { CompositeSessionPool, KmsModule, type KmsModuleOptions } from '@ascetic-ddd/nestjs-kms';
+import { CustomersController } from './customers/customers.controller.js';
+import { CustomersRepository } from './customers/customers.repository.js';
+import { CustomersService } from './customers/customers.service.js';
+import { DatabaseModule } from './database/database.module.js';
+import { SqliteSessionPool } from './database/sqlite-session-pool.js';
+import { HttpErrorFilter } from './errors/http-error.filter.js';
+import { HealthController } from './health/health.controller.js';
+import { TenantKeysController } from './keys/tenant-keys.controller.js';
+import { TenantKeysService } from './keys/tenant-keys.service.js';
+import { verifyKeyStoreBinding } from './settings/key-store-binding.js';
+import { readSampleSettings } from './settings/sample-settings.js';
+import { VaultConnection } from './settings/vault-connection.js';
+import { TenantsRepository } from './tenants/tenants.repository.js';
 
-const embeddedVault = new EmbeddedVault();
+/** Vault (or the embedded Transit server), checked against the database before the app serves. */
+@Module({
+  imports: [DatabaseModule],
+  providers: [
+    {
+      provide: VaultConnection,
+      inject: [ConfigService, SqliteSessionPool],
+      useFactory: async (config: ConfigService, database: SqliteSessionPool) => {
+        const vault = await VaultConnection.open(readSampleSettings(config));
+        try {
+          await verifyKeyStoreBinding(database, vault);
+        } catch (error) {
+          await vault.onApplicationShutdown();
+          throw error;
+        }
+        return vault;
+      },
+    },
+  ],
+  exports: [VaultConnection, DatabaseModule],
+})
+class BackendsModule {}
 
+/**
+ * The sample: customers of many tenants, each record encrypted with its own DEK. Every request
+ * runs in one unit of work — an SQLite transaction plus the Vault REST session — opened by the
+ * SessionInterceptor (mountInterceptor) from a CompositeSessionPool.
+ */
 @Module({
   imports: [
     ConfigModule.forRoot({ isGlobal: true }),
     KmsModule.forRootAsync({
-      inject: [ConfigService],
-      useFactory: (config: ConfigService) => embeddedVault.options(config),
+      imports: [BackendsModule],
+      inject: [VaultConnection, SqliteSessionPool],
+      useFactory: (vault: VaultConnection, database: SqliteSessionPool): KmsModuleOptions => ({
+        vaultAddr: vault.vaultAddr,
+        vaultToken: vault.vaultToken,
+        mount: vault.mount,
+        sessionPool: (rest) => new CompositeSessionPool(database, rest),
+      }),
+      mountInterceptor: true,
     }),
+    BackendsModule,
   ],
-  controllers: [KeysController],
+  controllers: [CustomersController, TenantKeysController, HealthController],
+  providers: [
+    CustomersService,
+    CustomersRepository,
+    TenantsRepository,
+    TenantKeysService,
+    { provide: APP_FILTER, useClass: HttpErrorFilter },
+  ],
 })
-export class AppModule implements OnApplicationShutdown {
-  async onApplicationShutdown(): Promise<void> {
-    await embeddedVault.close();
-  }
-}
+export class AppModule {}
