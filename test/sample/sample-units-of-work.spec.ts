@@ -1,0 +1,205 @@
+import { join } from 'node:path';
+import type { INestApplication } from '@nestjs/common';
+import request from 'supertest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  InMemoryKeyManagementService,
+  KEY_MANAGEMENT_SERVICE,
+  KmsUnavailableError,
+  RestSession,
+  SESSION_POOL,
+  type ISession,
+  type ISessionPool,
+  type TenantId,
+} from '../../lib/index.js';
+import { startTransitDevServer, type TransitDevServer } from '../../lib/testing/index.js';
+import { CustomersRepository } from '../../sample/customers/customers.repository.js';
+import { SqliteSession } from '../../sample/database/sqlite-session.js';
+import { closedPort } from '../support/scripted-server.js';
+import { bootSample, createCustomer, readRows, temporaryDirectory } from './support/sample-app.js';
+
+let vault: TransitDevServer;
+let dir: Awaited<ReturnType<typeof temporaryDirectory>>;
+let app: INestApplication | undefined;
+let databasePath: string;
+
+beforeEach(async () => {
+  vault = await startTransitDevServer();
+  dir = await temporaryDirectory();
+  databasePath = join(dir.path, 'customers.db');
+});
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+  vi.restoreAllMocks();
+  await vault.close();
+  await dir.remove();
+  vi.unstubAllEnvs();
+});
+
+const env = () => ({
+  VAULT_ADDR: vault.address,
+  VAULT_TOKEN: vault.token,
+  DATABASE_PATH: databasePath,
+});
+
+/** In-memory KMS whose n-th rewrap fails as an unreachable Vault would. */
+class RewrapFailsAt extends InMemoryKeyManagementService {
+  private rewraps = 0;
+
+  constructor(private readonly failing: number) {
+    super();
+  }
+
+  override async rewrapDek(session: ISession, tenantId: TenantId, encryptedDek: Uint8Array) {
+    this.rewraps += 1;
+    if (this.rewraps === this.failing) {
+      throw new KmsUnavailableError('Vault is unavailable for rewrap: test fault.', 'network');
+    }
+    return super.rewrapDek(session, tenantId, encryptedDek);
+  }
+}
+
+describe('sample app: a failing request leaves nothing half-written', () => {
+  it('a create whose KMS call fails rolls back the tenant row it had written (503, Retry-After)', async () => {
+    app = await bootSample(env());
+    vault.setSealed(true);
+    const response = await request(app.getHttpServer())
+      .post('/tenants/acme/customers')
+      .send({ name: 'Ann', email: 'ann@example.com' })
+      .expect(503);
+    expect(response.headers['retry-after']).toBe('5');
+    expect(response.body).toEqual({
+      statusCode: 503,
+      code: 'kms_unavailable',
+      message: expect.any(String),
+    });
+    expect(readRows(databasePath, 'SELECT * FROM tenants')).toEqual([]);
+    expect(readRows(databasePath, 'SELECT * FROM customers')).toEqual([]);
+    vault.setSealed(false);
+    await createCustomer(app, 'acme', { name: 'Ann', email: 'ann@example.com' });
+    expect(readRows(databasePath, 'SELECT id FROM customers')).toHaveLength(1);
+  });
+
+  it('a rewrap failing half-way keeps every stored DEK as it was, all still readable', async () => {
+    const kms = new RewrapFailsAt(3);
+    app = await bootSample(env(), (builder) =>
+      builder.overrideProvider(KEY_MANAGEMENT_SERVICE).useValue(kms),
+    );
+    const http = app.getHttpServer();
+    const ids: string[] = [];
+    for (const n of [1, 2, 3, 4]) {
+      ids.push(await createCustomer(app, 'acme', { name: `C${n}`, email: `c${n}@example.com` }));
+    }
+    await request(http).post('/tenants/acme/kek/rotate').expect(200);
+    const before = readRows(databasePath, 'SELECT id, encrypted_dek FROM customers ORDER BY seq');
+
+    await request(http).post('/tenants/acme/kek/rewrap').expect(503);
+    // Two rows had been updated inside the transaction before the third rewrap failed.
+    expect(readRows(databasePath, 'SELECT id, encrypted_dek FROM customers ORDER BY seq')).toEqual(
+      before,
+    );
+    for (const id of ids) await request(http).get(`/tenants/acme/customers/${id}`).expect(200);
+
+    expect((await request(http).post('/tenants/acme/kek/rewrap').expect(200)).body).toEqual({
+      rewrapped: 4,
+    });
+  });
+});
+
+describe('sample app: concurrency and sessions', () => {
+  it('parallel requests across tenants stay isolated', async () => {
+    app = await bootSample(env());
+    const http = app.getHttpServer();
+    const tenants = Array.from({ length: 8 }, (_, i) => `tenant${i}`);
+    const created = await Promise.all(
+      tenants.flatMap((tenant) =>
+        [1, 2, 3, 4, 5].map(async (n) => {
+          const response = await request(http)
+            .post(`/tenants/${tenant}/customers`)
+            .send({ name: `${tenant} customer ${n}`, email: `c${n}@${tenant}.example` });
+          expect(response.status).toBe(201);
+          return { tenant, id: (response.body as { id: string }).id, n };
+        }),
+      ),
+    );
+    const lists = await Promise.all(
+      tenants.map((tenant) => request(http).get(`/tenants/${tenant}/customers`).expect(200)),
+    );
+    lists.forEach((list, i) => {
+      const names = (list.body as { name: string }[]).map((c) => c.name).toSorted();
+      expect(names).toEqual([1, 2, 3, 4, 5].map((n) => `${tenants[i]} customer ${n}`));
+    });
+    // Another tenant's record id is simply not there.
+    const [first] = created;
+    await request(http).get(`/tenants/tenant1/customers/${first!.id}`).expect(404);
+    const reads = await Promise.all(
+      created.map(({ tenant, id }) => request(http).get(`/tenants/${tenant}/customers/${id}`)),
+    );
+    reads.forEach((read, i) => {
+      expect(read.status).toBe(200);
+      expect(read.body.name).toBe(`${created[i]!.tenant} customer ${created[i]!.n}`);
+    });
+  });
+
+  it('the interceptor’s session is the one the repository and the KMS used', async () => {
+    const kms = new InMemoryKeyManagementService();
+    app = await bootSample(env(), (builder) =>
+      builder.overrideProvider(KEY_MANAGEMENT_SERVICE).useValue(kms),
+    );
+    const opened: string[] = [];
+    const pool = app.get<ISessionPool>(SESSION_POOL);
+    pool.signals.atomicStarted.connect((event) => opened.push(`${event.sessionId}/${event.depth}`));
+    const inserted: ISession[] = [];
+    const insert = CustomersRepository.prototype.insert;
+    vi.spyOn(CustomersRepository.prototype, 'insert').mockImplementation(function (
+      this: CustomersRepository,
+      session,
+      customer,
+    ) {
+      inserted.push(session);
+      return insert.call(this, session, customer);
+    });
+
+    await createCustomer(app, 'acme', { name: 'Ann', email: 'ann@example.com' });
+
+    expect(opened).toHaveLength(1); // one unit of work for the request
+    const [session] = inserted;
+    expect(`${(session as unknown as { sessionId: string }).sessionId}/1`).toBe(opened[0]);
+    expect(kms.calls.map((call) => call.operation)).toEqual(['generateDek']);
+    expect(kms.calls[0]!.session).toBe(session);
+    expect(session!.part(SqliteSession)).toBeDefined(); // the transaction the rows went into
+    expect(session!.part(RestSession)).toBeDefined(); // the HTTP client the KMS would use
+    expect(session!.isActive).toBe(false); // closed with the request
+  });
+
+  it('boots with KEY_MANAGEMENT_SERVICE overridden by the in-memory provider (no Vault at all)', async () => {
+    const kms = new InMemoryKeyManagementService();
+    const nowhere = `http://127.0.0.1:${await closedPort()}`;
+    app = await bootSample(
+      { VAULT_ADDR: nowhere, VAULT_TOKEN: 'unused', DATABASE_PATH: ':memory:' },
+      (builder) => builder.overrideProvider(KEY_MANAGEMENT_SERVICE).useValue(kms),
+    );
+    const http = app.getHttpServer();
+    const id = await createCustomer(app, 'acme', { name: 'Ann', email: 'ann@example.com' });
+    expect((await request(http).get(`/tenants/acme/customers/${id}`).expect(200)).body.name).toBe(
+      'Ann',
+    );
+    expect((await request(http).post('/tenants/acme/kek/rotate').expect(200)).body).toEqual({
+      version: 2,
+    });
+    await request(http).delete('/tenants/acme/kek').expect(204);
+    await request(http).get(`/tenants/acme/customers/${id}`).expect(410);
+    expect(kms.calls.map((call) => call.operation)).toEqual([
+      'generateDek',
+      'decryptDek',
+      'rotateKek',
+      'deleteKek',
+    ]);
+    expect((await request(http).get('/health').expect(200)).body).toEqual({
+      status: 'ok',
+      kms: 'up',
+      database: 'up',
+    });
+  });
+});
