@@ -11,6 +11,7 @@ import {
   seal,
   SYMMETRIC_KEY_TYPES,
 } from './transit-crypto.js';
+import { keyState, restoreKey, type TransitKeyState } from './transit-engine-state.js';
 import { TransitKey, type KeyVersion } from './transit-key.js';
 import { TransitError } from './transit.error.js';
 
@@ -116,8 +117,52 @@ export interface ConfigureResult {
  */
 export class TransitEngine {
   private readonly keys = new Map<string, TransitKey>();
+  private changes = 0;
 
   constructor(private readonly now: () => number = () => Math.floor(Date.now() / 1000)) {}
+
+  /**
+   * Moves on every change of key state (create, upsert, rotate, config, trim, delete, import,
+   * reset) and only then: compare two reads to know whether anything needs persisting.
+   */
+  get revision(): number {
+    return this.changes;
+  }
+
+  /** Every key, material included, sorted by name: what the Transit dev server persists. */
+  exportState(): TransitKeyState[] {
+    return this.listKeys().map((name) => keyState(this.keys.get(name) as TransitKey));
+  }
+
+  /**
+   * Replaces every key with persisted ones ({@link exportState}'s output read back), all or
+   * nothing. Throws an Error naming the wrong entry and field (`keys[2].versions[0]: …`), never
+   * quoting key material.
+   */
+  importState(entries: readonly unknown[]): void {
+    const restored = new Map<string, TransitKey>();
+    try {
+      entries.forEach((entry, index) => {
+        const key = restoreKey(entry, `keys[${index}]`, this.now);
+        const problem = !isValidKeyName(key.name)
+          ? 'name is not a valid Vault key name'
+          : restored.has(key.name)
+            ? `a second key named ${key.name}`
+            : undefined;
+        if (problem) {
+          key.destroy();
+          throw new Error(`keys[${index}]: ${problem}`);
+        }
+        restored.set(key.name, key);
+      });
+    } catch (error) {
+      for (const key of restored.values()) key.destroy();
+      throw error;
+    }
+    this.reset();
+    for (const [name, key] of restored) this.keys.set(name, key);
+    this.changes += 1;
+  }
 
   hasKey(name: string): boolean {
     return this.keys.has(name);
@@ -169,6 +214,7 @@ export class TransitEngine {
     key.allowPlaintextBackup = params.allowPlaintextBackup ?? false;
     key.autoRotatePeriod = params.autoRotatePeriod ?? 0;
     this.keys.set(name, key);
+    this.changes += 1;
     return key.toKeyObject();
   }
 
@@ -184,6 +230,7 @@ export class TransitEngine {
     }
     key.destroy();
     this.keys.delete(name);
+    this.changes += 1;
   }
 
   rotateKey(name: string): Record<string, unknown> {
@@ -191,6 +238,7 @@ export class TransitEngine {
     const key = this.keys.get(name);
     if (!key) throw TransitError.user('key not found');
     key.rotate();
+    this.changes += 1;
     return key.toKeyObject();
   }
 
@@ -207,8 +255,8 @@ export class TransitEngine {
       autoRotatePeriod: key.autoRotatePeriod,
     };
     const warnings: string[] = [];
+    let persist = false;
     try {
-      let persist = false;
       if (params.minDecryptionVersion !== undefined) {
         let version = params.minDecryptionVersion;
         if (version < 0) throw TransitError.user('min decryption version cannot be negative');
@@ -285,6 +333,7 @@ export class TransitEngine {
       Object.assign(key, before);
       throw error;
     }
+    if (persist) this.changes += 1;
     return { key: key.toKeyObject(), warnings };
   }
 
@@ -318,6 +367,7 @@ export class TransitEngine {
     }
     if (v < 0) throw TransitError.user('minimum available version cannot be negative');
     if (v === 0) throw TransitError.user('minimum available version should be positive');
+    if (v !== key.minAvailableVersion) this.changes += 1;
     key.trim(v);
     return key.toKeyObject();
   }
@@ -350,6 +400,7 @@ export class TransitEngine {
       if (!isSymmetricKeyType(type)) throw TransitError.user(`unknown key type ${type}`);
       key = new TransitKey(name, type, derived, upsert.convergentEncryption ?? false, this.now);
       this.keys.set(name, key);
+      this.changes += 1;
     }
     const target = key;
     // path_encrypt.go: plaintext, context and nonce are decoded first (in that order), then the
@@ -465,10 +516,12 @@ export class TransitEngine {
     const key = this.keys.get(name);
     if (!key) throw new Error(`no key ${name}`);
     key.setMaterial(version, material);
+    this.changes += 1;
   }
 
   /** Forgets every key, zeroing its material. */
   reset(): void {
+    if (this.keys.size > 0) this.changes += 1;
     for (const key of this.keys.values()) key.destroy();
     this.keys.clear();
   }
@@ -613,6 +666,11 @@ function keyEntry(key: TransitKey, version: number, context: Buffer | undefined)
   const entry = version >= key.minDecryptionVersion ? key.versions.get(version) : undefined;
   if (!entry) throw TransitError.user('no such key version');
   return entry;
+}
+
+/** A name Vault routes (the key-name pattern) and stores (no `..`). */
+function isValidKeyName(name: string): boolean {
+  return VAULT_KEY_NAME_PATTERN.test(name) && !name.includes('..');
 }
 
 function decodeOptional(value: string | undefined): Buffer | undefined {

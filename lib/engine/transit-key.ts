@@ -5,6 +5,24 @@ export interface KeyVersion {
   readonly createdAt: number; // Unix seconds
 }
 
+/** Everything a {@link TransitKey} holds, material included: what {@link TransitKey.restore} takes. */
+export interface TransitKeyFields {
+  readonly name: string;
+  readonly type: SymmetricKeyType;
+  readonly derived: boolean;
+  readonly convergent: boolean;
+  /** Owned by the restored key from then on (zeroed when it is trimmed or destroyed). */
+  readonly versions: ReadonlyMap<number, KeyVersion>;
+  readonly latestVersion: number;
+  readonly minDecryptionVersion: number;
+  readonly minEncryptionVersion: number;
+  readonly minAvailableVersion: number;
+  readonly deletionAllowed: boolean;
+  readonly exportable: boolean;
+  readonly allowPlaintextBackup: boolean;
+  readonly autoRotatePeriod: number;
+}
+
 /** One named Transit key and its versions (Vault's key policy). Internal to the engine. */
 export class TransitKey {
   readonly versions = new Map<number, KeyVersion>();
@@ -23,8 +41,31 @@ export class TransitKey {
     readonly derived: boolean,
     readonly convergent: boolean,
     private readonly now: () => number,
+    restoredVersions?: ReadonlyMap<number, KeyVersion>,
   ) {
-    this.rotate();
+    if (restoredVersions) for (const [v, entry] of restoredVersions) this.versions.set(v, entry);
+    else this.rotate();
+  }
+
+  /** Rebuilds a key exactly as it was (fields already validated by the caller). */
+  static restore(fields: TransitKeyFields, now: () => number): TransitKey {
+    const key = new TransitKey(
+      fields.name,
+      fields.type,
+      fields.derived,
+      fields.convergent,
+      now,
+      fields.versions,
+    );
+    key.latestVersion = fields.latestVersion;
+    key.minDecryptionVersion = fields.minDecryptionVersion;
+    key.minEncryptionVersion = fields.minEncryptionVersion;
+    key.minAvailableVersion = fields.minAvailableVersion;
+    key.deletionAllowed = fields.deletionAllowed;
+    key.exportable = fields.exportable;
+    key.allowPlaintextBackup = fields.allowPlaintextBackup;
+    key.autoRotatePeriod = fields.autoRotatePeriod;
+    return key;
   }
 
   rotate(): void {
@@ -40,6 +81,7 @@ export class TransitKey {
     const existing = this.versions.get(version);
     if (!existing) throw new Error(`no version ${version}`);
     this.versions.set(version, { key: Buffer.from(key), createdAt: existing.createdAt });
+    existing.key.fill(0);
   }
 
   /** Forgets versions below `minAvailable` for good, zeroing their material. */

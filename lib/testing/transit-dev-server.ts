@@ -3,7 +3,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TransitEngine } from '../engine/transit-engine.js';
-import { routeTransit, type Capability, type LogicalOperation } from '../engine/transit-router.js';
+import {
+  routeTransit,
+  type Capability,
+  type LogicalOperation,
+  type RouterResponse,
+} from '../engine/transit-router.js';
 import { TransitError, multiError } from '../engine/transit.error.js';
 import { DevServerTokens, newTokenId, type DevServerTokenOptions } from './dev-server-tokens.js';
 import {
@@ -21,6 +26,7 @@ import {
 } from './dev-server-http.js';
 import { MethodShimConnection, ORIGINAL_METHOD_HEADER } from './http-method-shim.js';
 import { successEnvelope, type DevAnswer } from './dev-server-answer.js';
+import { DevServerStateFile } from './dev-server-state-file.js';
 import { sysHealth } from './dev-server-health.js';
 import { tokenRoutes } from './dev-server-token-routes.js';
 
@@ -39,6 +45,21 @@ export interface TransitDevServerOptions {
    * @default 33554432 (32 MiB, Vault's default)
    */
   readonly maxRequestBytes?: number;
+  /**
+   * Persists the keys to this JSON file, so they survive a restart (e.g. next to a development
+   * database file). At start an existing file is loaded and every key restored exactly (versions,
+   * material, creation times, min versions, flags); a missing file means no keys yet (its
+   * directory must exist) and is created on the first change. After each request that changed
+   * the keys, the whole state is written before the answer, atomically (temp file, fsync,
+   * rename); a failed write answers 500. A file that cannot be read or is malformed makes the
+   * start fail. Only keys are kept: not tokens, not the sealed state. One server per file.
+   *
+   * Development only: the file holds raw key material, written with mode 0600. It is not a
+   * secure key store; deleting a key rewrites the file without it, but the disk may keep old
+   * blocks.
+   * @default none: keys live in memory only and are lost on close
+   */
+  readonly stateFile?: string;
 }
 
 /**
@@ -83,7 +104,7 @@ export interface TransitDevServer {
   revokeToken(token: string): void;
   /** Sealed: every request but `sys/health` answers 503 "Vault is sealed"; health answers 503. */
   setSealed(sealed: boolean): void;
-  /** Stops listening, closes keep-alive connections and zeroes every key. */
+  /** Stops listening, closes keep-alive connections and zeroes every key (a `stateFile` stays). */
   close(): Promise<void>;
 }
 
@@ -125,6 +146,10 @@ export async function startDevServer(
   timeouts: DevServerTimeouts,
 ): Promise<TransitDevServer> {
   const engine = new TransitEngine();
+  const stateFile =
+    options.stateFile === undefined
+      ? undefined
+      : DevServerStateFile.open(options.stateFile, engine);
   const rootToken = options.token ?? newTokenId();
   const tokens = new DevServerTokens(rootToken);
   const mount = options.mount ?? 'transit';
@@ -273,15 +298,25 @@ export async function startDevServer(
     const authorize = (capability: Capability): void => {
       if (!token.capabilities.has(capability)) throw new TransitError(403, [ACL_DENIED]);
     };
-    const routed = routeTransit(engine, {
-      operation,
-      path: routePath,
-      body: data ?? {},
-      authorize,
-    });
+    let routed: RouterResponse;
+    try {
+      routed = routeTransit(engine, { operation, path: routePath, body: data ?? {}, authorize });
+    } finally {
+      // Even a failed request may have changed keys (an upserted key whose encrypt failed).
+      persistKeys();
+    }
     if (routed.status === 204) return answer(res, exchange, 204, undefined);
     const envelope = successEnvelope(routed.data ?? null, routed.warnings, 'transit');
     return answer(res, exchange, routed.status, envelope, !routed.raw);
+  }
+
+  /** Writes the keys to the state file if they changed; a failed write is a 500 answer. */
+  function persistKeys(): void {
+    try {
+      stateFile?.persist();
+    } catch (error) {
+      throw TransitError.wrapped(`failed to persist keys: ${(error as Error).message}`);
+    }
   }
 
   function reply(res: ServerResponse, exchange: Exchange, devAnswer: DevAnswer): void {
@@ -355,6 +390,9 @@ export async function startDevServer(
       server.off('error', reject);
       resolve();
     });
+  }).catch((error: unknown) => {
+    engine.reset(); // keys loaded from a stateFile: zeroed, and the file is left as it was
+    throw error;
   });
   const bound = server.address() as AddressInfo;
   const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
@@ -373,6 +411,7 @@ export async function startDevServer(
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
         for (const socket of sockets) socket.destroy();
+        stateFile?.close();
         engine.reset();
       }),
   };
