@@ -10,6 +10,7 @@ import { SqliteSessionPool } from './database/sqlite-session-pool.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { HealthController } from './health/health.controller.js';
 import { TenantKeysController } from './keys/tenant-keys.controller.js';
+import { RewrapTenantJob } from './keys/rewrap-tenant.job.js';
 import { TenantKeysService } from './keys/tenant-keys.service.js';
 import { verifyKeyStoreBinding } from './settings/key-store-binding.js';
 import { readSampleSettings } from './settings/sample-settings.js';
@@ -66,6 +67,7 @@ class BackendsModule {}
     CustomersRepository,
     TenantsRepository,
     TenantKeysService,
+    RewrapTenantJob,
     { provide: APP_FILTER, useClass: HttpErrorFilter },
   ],
 })

@@ -14,6 +14,7 @@ import {
 } from '../../lib/index.js';
 import { startTransitDevServer, type TransitDevServer } from '../../lib/testing/index.js';
 import { CustomersRepository } from '../../sample/customers/customers.repository.js';
+import { RewrapTenantJob } from '../../sample/keys/rewrap-tenant.job.js';
 import { SqliteSession } from '../../sample/database/sqlite-session.js';
 import { closedPort } from '../support/scripted-server.js';
 import { bootSample, createCustomer, readRows, temporaryDirectory } from './support/sample-app.js';
@@ -104,6 +105,33 @@ describe('sample app: a failing request leaves nothing half-written', () => {
     expect((await request(http).post('/tenants/acme/kek/rewrap').expect(200)).body).toEqual({
       rewrapped: 4,
     });
+  });
+});
+
+describe('sample app: the same unit of work outside HTTP', () => {
+  it('a job (queue, cron) rewraps in its own committed session, or rolls back on failure', async () => {
+    const kms = new RewrapFailsAt(2);
+    app = await bootSample(env(), (builder) =>
+      builder.overrideProvider(KEY_MANAGEMENT_SERVICE).useValue(kms),
+    );
+    for (const n of [1, 2]) {
+      await createCustomer(app, 'acme', { name: `C${n}`, email: `c${n}@example.com` });
+    }
+    await request(app.getHttpServer()).post('/tenants/acme/kek/rotate').expect(200);
+    const before = readRows(databasePath, 'SELECT encrypted_dek FROM customers ORDER BY seq');
+    const job = app.get(RewrapTenantJob);
+
+    await expect(job.run('acme')).rejects.toBeInstanceOf(KmsUnavailableError);
+    expect(readRows(databasePath, 'SELECT encrypted_dek FROM customers ORDER BY seq')).toEqual(
+      before,
+    );
+
+    expect(await job.run('acme')).toEqual({ rewrapped: 2 });
+    const after = readRows<{ encrypted_dek: string }>(
+      databasePath,
+      'SELECT encrypted_dek FROM customers ORDER BY seq',
+    );
+    expect(after.map((row) => row.encrypted_dek.slice(0, 9))).toEqual(['vault:v2:', 'vault:v2:']);
   });
 });
 
