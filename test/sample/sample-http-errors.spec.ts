@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import type { INestApplication } from '@nestjs/common';
+import { inspect } from 'node:util';
+import { Logger, type INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTransitDevServer, type TransitDevServer } from '../../lib/testing/index.js';
@@ -9,8 +10,15 @@ let vault: TransitDevServer;
 let dir: Awaited<ReturnType<typeof temporaryDirectory>>;
 let app: INestApplication;
 let customerId: string;
+/** Everything the app logged while this file ran (through Nest's Logger). */
+const logged: string[] = [];
 
 beforeAll(async () => {
+  for (const level of ['log', 'warn', 'error', 'debug', 'verbose', 'fatal'] as const) {
+    vi.spyOn(Logger.prototype, level).mockImplementation((...args: unknown[]) => {
+      logged.push(inspect(args, { depth: Infinity }));
+    });
+  }
   vault = await startTransitDevServer();
   dir = await temporaryDirectory();
   app = await bootSample({
@@ -25,6 +33,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
+  vi.restoreAllMocks();
   await app.close();
   await vault.close();
   await dir.remove();
@@ -145,5 +154,14 @@ describe('sample app: errors map to HTTP with clean JSON bodies', () => {
       message: 'Internal server error',
     });
     expectCleanError(response.body);
+  });
+
+  it('logged the 5xx causes, and nothing it logged holds the token or a customer’s data', () => {
+    expect(logged.join('\n')).toMatch(/kms_unavailable|kms_error/);
+    for (const line of logged) {
+      expect(line).not.toContain(vault.token);
+      expect(line).not.toContain('the secret note');
+      expect(line).not.toContain('ann@example.com');
+    }
   });
 });

@@ -1,37 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { startTransitDevServer, type TransitDevServer } from '../../lib/testing/index.js';
-import { bootSample, createCustomer, readRows, temporaryDirectory } from './support/sample-app.js';
+import { describe, expect, it } from 'vitest';
+import { createCustomer, readRows, useSampleFixture } from './support/sample-app.js';
 
-let vault: TransitDevServer;
-let dir: Awaited<ReturnType<typeof temporaryDirectory>>;
-let app: INestApplication | undefined;
-let databasePath: string;
-
-beforeEach(async () => {
-  vault = await startTransitDevServer();
-  dir = await temporaryDirectory();
-  databasePath = join(dir.path, 'customers.db');
-});
-afterEach(async () => {
-  await app?.close();
-  app = undefined;
-  await vault.close();
-  await dir.remove();
-  vi.unstubAllEnvs();
-});
-
-const boot = async (): Promise<INestApplication> => {
-  app = await bootSample({
-    VAULT_ADDR: vault.address,
-    VAULT_TOKEN: vault.token,
-    DATABASE_PATH: databasePath,
-  });
-  return app;
-};
+const sample = useSampleFixture();
+const boot = (): Promise<INestApplication> => sample.boot();
 
 interface Row {
   id: string;
@@ -46,9 +20,9 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
     const ann = { name: 'Ann Lee', email: 'ann@example.com', notes: 'prefers email' };
     const bob = { name: 'Bob Ray', email: 'bob@example.com' };
     const eve = { name: 'Eve Moss', email: 'eve@example.org', notes: 'other tenant' };
-    const annId = await createCustomer(app!, 'acme', ann);
-    const bobId = await createCustomer(app!, 'acme', bob);
-    const eveId = await createCustomer(app!, 'globex', eve);
+    const annId = await createCustomer(sample.app, 'acme', ann);
+    const bobId = await createCustomer(sample.app, 'acme', bob);
+    const eveId = await createCustomer(sample.app, 'globex', eve);
 
     // Read back, one and all.
     expect((await request(http).get(`/tenants/acme/customers/${annId}`).expect(200)).body).toEqual({
@@ -61,14 +35,14 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
     ]);
 
     // Stored encrypted: one wrapped DEK per record, no plaintext field in the database file.
-    const stored = readRows<Row>(databasePath, 'SELECT * FROM customers ORDER BY seq');
+    const stored = readRows<Row>(sample.databasePath, 'SELECT * FROM customers ORDER BY seq');
     expect(stored.map((row) => row.encrypted_dek)).toEqual([
       expect.stringMatching(/^vault:v1:/),
       expect.stringMatching(/^vault:v1:/),
       expect.stringMatching(/^vault:v1:/),
     ]);
     expect(new Set(stored.map((row) => row.encrypted_dek)).size).toBe(3);
-    const file = await readFile(databasePath);
+    const file = await readFile(sample.databasePath);
     for (const secret of ['Ann Lee', 'ann@example.com', 'prefers email', 'Eve Moss']) {
       expect(file.includes(secret)).toBe(false);
     }
@@ -80,7 +54,7 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
     expect((await request(http).post('/tenants/acme/kek/rewrap').expect(200)).body).toEqual({
       rewrapped: 2,
     });
-    const rewrapped = readRows<Row>(databasePath, 'SELECT * FROM customers ORDER BY seq');
+    const rewrapped = readRows<Row>(sample.databasePath, 'SELECT * FROM customers ORDER BY seq');
     expect(rewrapped.map((row) => row.encrypted_dek.slice(0, 9))).toEqual([
       'vault:v2:',
       'vault:v2:',
@@ -95,7 +69,7 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
 
     // Shred acme: its reads answer 410 with a clear body, writes too; globex is unaffected.
     await request(http).delete('/tenants/acme/kek').expect(204);
-    const afterShred = vault.requests.length;
+    const afterShred = sample.vault.requests.length;
     const gone = await request(http).get(`/tenants/acme/customers/${annId}`).expect(410);
     expect(gone.body).toEqual({
       statusCode: 410,
@@ -107,7 +81,7 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
     await request(http).post('/tenants/acme/kek/rotate').expect(410);
     await request(http).post('/tenants/acme/kek/rewrap').expect(410);
     // Refused before any KMS call: a write would otherwise create a fresh key for acme.
-    expect(vault.requests.slice(afterShred)).toEqual([]);
+    expect(sample.vault.requests.slice(afterShred)).toEqual([]);
     await request(http).delete('/tenants/acme/kek').expect(204); // idempotent
     expect(
       (await request(http).get(`/tenants/globex/customers/${eveId}`).expect(200)).body,
@@ -119,29 +93,34 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
 
   it('answers 410 when the key was destroyed behind the app’s back', async () => {
     const http = (await boot()).getHttpServer();
-    const id = await createCustomer(app!, 'initech', { name: 'Pat', email: 'pat@example.com' });
+    const id = await createCustomer(sample.app, 'initech', {
+      name: 'Pat',
+      email: 'pat@example.com',
+    });
     // An operator deletes the key directly in Vault.
-    const headers = { 'X-Vault-Token': vault.token, 'content-type': 'application/json' };
-    await fetch(`${vault.address}/v1/transit/keys/tenant-initech/config`, {
+    const headers = { 'X-Vault-Token': sample.vault.token, 'content-type': 'application/json' };
+    await fetch(`${sample.vault.address}/v1/transit/keys/tenant-initech/config`, {
       method: 'POST',
       headers,
       body: JSON.stringify({ deletion_allowed: true }),
     });
-    await fetch(`${vault.address}/v1/transit/keys/tenant-initech`, { method: 'DELETE', headers });
+    await fetch(`${sample.vault.address}/v1/transit/keys/tenant-initech`, {
+      method: 'DELETE',
+      headers,
+    });
     const response = await request(http).get(`/tenants/initech/customers/${id}`).expect(410);
     expect(response.body.code).toBe('tenant_shredded');
   });
 
   it('a record moved to another tenant or id fails its integrity check instead of leaking', async () => {
     await boot();
-    const a = await createCustomer(app!, 'acme', { name: 'Ann', email: 'ann@example.com' });
-    const b = await createCustomer(app!, 'acme', { name: 'Bob', email: 'bob@example.com' });
+    const a = await createCustomer(sample.app, 'acme', { name: 'Ann', email: 'ann@example.com' });
+    const b = await createCustomer(sample.app, 'acme', { name: 'Bob', email: 'bob@example.com' });
     // Swap the two rows' ciphertexts (same tenant, same KEK): AAD binds each to its id.
-    const [rowA, rowB] = readRows<Row>(databasePath, 'SELECT * FROM customers ORDER BY seq');
-    await app!.close();
-    app = undefined;
+    const [rowA, rowB] = readRows<Row>(sample.databasePath, 'SELECT * FROM customers ORDER BY seq');
+    await sample.close();
     const Database = (await import('better-sqlite3')).default;
-    const db = new Database(databasePath);
+    const db = new Database(sample.databasePath);
     const swap = db.prepare('UPDATE customers SET encrypted_dek = ?, payload = ? WHERE id = ?');
     swap.run(rowB!.encrypted_dek, rowB!.payload, a);
     swap.run(rowA!.encrypted_dek, rowA!.payload, b);

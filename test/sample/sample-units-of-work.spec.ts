@@ -1,7 +1,5 @@
-import { join } from 'node:path';
-import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   InMemoryKeyManagementService,
   KEY_MANAGEMENT_SERVICE,
@@ -12,37 +10,13 @@ import {
   type ISessionPool,
   type TenantId,
 } from '../../lib/index.js';
-import { startTransitDevServer, type TransitDevServer } from '../../lib/testing/index.js';
 import { CustomersRepository } from '../../sample/customers/customers.repository.js';
 import { RewrapTenantJob } from '../../sample/keys/rewrap-tenant.job.js';
 import { SqliteSession } from '../../sample/database/sqlite-session.js';
 import { closedPort } from '../support/scripted-server.js';
-import { bootSample, createCustomer, readRows, temporaryDirectory } from './support/sample-app.js';
+import { createCustomer, readRows, useSampleFixture } from './support/sample-app.js';
 
-let vault: TransitDevServer;
-let dir: Awaited<ReturnType<typeof temporaryDirectory>>;
-let app: INestApplication | undefined;
-let databasePath: string;
-
-beforeEach(async () => {
-  vault = await startTransitDevServer();
-  dir = await temporaryDirectory();
-  databasePath = join(dir.path, 'customers.db');
-});
-afterEach(async () => {
-  await app?.close();
-  app = undefined;
-  vi.restoreAllMocks();
-  await vault.close();
-  await dir.remove();
-  vi.unstubAllEnvs();
-});
-
-const env = () => ({
-  VAULT_ADDR: vault.address,
-  VAULT_TOKEN: vault.token,
-  DATABASE_PATH: databasePath,
-});
+const sample = useSampleFixture();
 
 /** In-memory KMS whose n-th rewrap fails as an unreachable Vault would. */
 class RewrapFailsAt extends InMemoryKeyManagementService {
@@ -63,8 +37,8 @@ class RewrapFailsAt extends InMemoryKeyManagementService {
 
 describe('sample app: a failing request leaves nothing half-written', () => {
   it('a create whose KMS call fails rolls back the tenant row it had written (503, Retry-After)', async () => {
-    app = await bootSample(env());
-    vault.setSealed(true);
+    const app = await sample.boot();
+    sample.vault.setSealed(true);
     const response = await request(app.getHttpServer())
       .post('/tenants/acme/customers')
       .send({ name: 'Ann', email: 'ann@example.com' })
@@ -75,16 +49,16 @@ describe('sample app: a failing request leaves nothing half-written', () => {
       code: 'kms_unavailable',
       message: expect.any(String),
     });
-    expect(readRows(databasePath, 'SELECT * FROM tenants')).toEqual([]);
-    expect(readRows(databasePath, 'SELECT * FROM customers')).toEqual([]);
-    vault.setSealed(false);
+    expect(readRows(sample.databasePath, 'SELECT * FROM tenants')).toEqual([]);
+    expect(readRows(sample.databasePath, 'SELECT * FROM customers')).toEqual([]);
+    sample.vault.setSealed(false);
     await createCustomer(app, 'acme', { name: 'Ann', email: 'ann@example.com' });
-    expect(readRows(databasePath, 'SELECT id FROM customers')).toHaveLength(1);
+    expect(readRows(sample.databasePath, 'SELECT id FROM customers')).toHaveLength(1);
   });
 
   it('a rewrap failing half-way keeps every stored DEK as it was, all still readable', async () => {
     const kms = new RewrapFailsAt(3);
-    app = await bootSample(env(), (builder) =>
+    const app = await sample.boot((builder) =>
       builder.overrideProvider(KEY_MANAGEMENT_SERVICE).useValue(kms),
     );
     const http = app.getHttpServer();
@@ -93,13 +67,16 @@ describe('sample app: a failing request leaves nothing half-written', () => {
       ids.push(await createCustomer(app, 'acme', { name: `C${n}`, email: `c${n}@example.com` }));
     }
     await request(http).post('/tenants/acme/kek/rotate').expect(200);
-    const before = readRows(databasePath, 'SELECT id, encrypted_dek FROM customers ORDER BY seq');
+    const before = readRows(
+      sample.databasePath,
+      'SELECT id, encrypted_dek FROM customers ORDER BY seq',
+    );
 
     await request(http).post('/tenants/acme/kek/rewrap').expect(503);
     // Two rows had been updated inside the transaction before the third rewrap failed.
-    expect(readRows(databasePath, 'SELECT id, encrypted_dek FROM customers ORDER BY seq')).toEqual(
-      before,
-    );
+    expect(
+      readRows(sample.databasePath, 'SELECT id, encrypted_dek FROM customers ORDER BY seq'),
+    ).toEqual(before);
     for (const id of ids) await request(http).get(`/tenants/acme/customers/${id}`).expect(200);
 
     expect((await request(http).post('/tenants/acme/kek/rewrap').expect(200)).body).toEqual({
@@ -111,24 +88,27 @@ describe('sample app: a failing request leaves nothing half-written', () => {
 describe('sample app: the same unit of work outside HTTP', () => {
   it('a job (queue, cron) rewraps in its own committed session, or rolls back on failure', async () => {
     const kms = new RewrapFailsAt(2);
-    app = await bootSample(env(), (builder) =>
+    const app = await sample.boot((builder) =>
       builder.overrideProvider(KEY_MANAGEMENT_SERVICE).useValue(kms),
     );
     for (const n of [1, 2]) {
       await createCustomer(app, 'acme', { name: `C${n}`, email: `c${n}@example.com` });
     }
     await request(app.getHttpServer()).post('/tenants/acme/kek/rotate').expect(200);
-    const before = readRows(databasePath, 'SELECT encrypted_dek FROM customers ORDER BY seq');
+    const before = readRows(
+      sample.databasePath,
+      'SELECT encrypted_dek FROM customers ORDER BY seq',
+    );
     const job = app.get(RewrapTenantJob);
 
     await expect(job.run('acme')).rejects.toBeInstanceOf(KmsUnavailableError);
-    expect(readRows(databasePath, 'SELECT encrypted_dek FROM customers ORDER BY seq')).toEqual(
-      before,
-    );
+    expect(
+      readRows(sample.databasePath, 'SELECT encrypted_dek FROM customers ORDER BY seq'),
+    ).toEqual(before);
 
     expect(await job.run('acme')).toEqual({ rewrapped: 2 });
     const after = readRows<{ encrypted_dek: string }>(
-      databasePath,
+      sample.databasePath,
       'SELECT encrypted_dek FROM customers ORDER BY seq',
     );
     expect(after.map((row) => row.encrypted_dek.slice(0, 9))).toEqual(['vault:v2:', 'vault:v2:']);
@@ -137,7 +117,7 @@ describe('sample app: the same unit of work outside HTTP', () => {
 
 describe('sample app: concurrency and sessions', () => {
   it('parallel requests across tenants stay isolated', async () => {
-    app = await bootSample(env());
+    const app = await sample.boot();
     const http = app.getHttpServer();
     const tenants = Array.from({ length: 8 }, (_, i) => `tenant${i}`);
     const created = await Promise.all(
@@ -172,7 +152,7 @@ describe('sample app: concurrency and sessions', () => {
 
   it('the interceptor’s session is the one the repository and the KMS used', async () => {
     const kms = new InMemoryKeyManagementService();
-    app = await bootSample(env(), (builder) =>
+    const app = await sample.boot((builder) =>
       builder.overrideProvider(KEY_MANAGEMENT_SERVICE).useValue(kms),
     );
     const opened: string[] = [];
@@ -204,9 +184,9 @@ describe('sample app: concurrency and sessions', () => {
   it('boots with KEY_MANAGEMENT_SERVICE overridden by the in-memory provider (no Vault at all)', async () => {
     const kms = new InMemoryKeyManagementService();
     const nowhere = `http://127.0.0.1:${await closedPort()}`;
-    app = await bootSample(
-      { VAULT_ADDR: nowhere, VAULT_TOKEN: 'unused', DATABASE_PATH: ':memory:' },
+    const app = await sample.boot(
       (builder) => builder.overrideProvider(KEY_MANAGEMENT_SERVICE).useValue(kms),
+      { VAULT_ADDR: nowhere, VAULT_TOKEN: 'unused', DATABASE_PATH: ':memory:' },
     );
     const http = app.getHttpServer();
     const id = await createCustomer(app, 'acme', { name: 'Ann', email: 'ann@example.com' });
