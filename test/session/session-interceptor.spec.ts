@@ -8,7 +8,9 @@ import {
   Post,
   UseInterceptors,
   type INestApplication,
+  type Provider,
 } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { throwError, type Observable } from 'rxjs';
 import request from 'supertest';
@@ -159,6 +161,7 @@ interface Harness {
 async function bootApp(
   controllers: (new (...args: never[]) => unknown)[],
   extras: { mountInterceptor?: boolean } = {},
+  providers: Provider[] = [],
 ): Promise<Harness> {
   const database = new RecordingSessionPool('db');
   const kms = new InMemoryKeyManagementService();
@@ -172,7 +175,7 @@ async function bootApp(
       }),
     ],
     controllers,
-    providers: [NotesService, NotesRepository],
+    providers: [NotesService, NotesRepository, ...providers],
   })
   class AppModule {}
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
@@ -267,6 +270,16 @@ describe('SessionInterceptor', () => {
       depth: 1,
     });
     await request(app!.getHttpServer()).get('/plain').expect(500);
+  });
+
+  it('can be mounted by the application with APP_INTERCEPTOR', async () => {
+    const { log } = await bootApp([PlainController], {}, [
+      { provide: APP_INTERCEPTOR, useExisting: SessionInterceptor },
+    ]);
+    expect((await request(app!.getHttpServer()).get('/plain').expect(200)).body).toEqual({
+      active: true,
+    });
+    expect(log).toEqual(['db: open', 'db: begin tx', 'db: commit tx', 'db: close']);
   });
 
   it('mounted both globally and on a controller, a request still gets one session', async () => {
