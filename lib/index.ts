@@ -29,6 +29,7 @@ export { KmsSessionHost } from './session/kms-session.host.js';
 export { SessionInterceptor } from './session/session.interceptor.js';
 export { CurrentSession } from './session/current-session.decorator.js';
 export { WithSession } from './session/with-session.decorator.js';
+export type { SessionPropagation, WithSessionOptions } from './session/session-propagation.js';
 export type { Disconnect, Signal } from './session/signal.js';
 export type {
   AtomicEndedEvent,

@@ -36,6 +36,9 @@ export const messages = {
     'No session is active here: mount SessionInterceptor (the mountInterceptor option, ' +
     'APP_INTERCEPTOR or @UseInterceptors) for HTTP handlers, and run other work through ' +
     'KmsSessionHost.withSession(...) or @WithSession().',
+  requestAbandoned: (): string =>
+    'The response was abandoned before the handler finished (e.g. an outer timeout): its unit of ' +
+    'work was rolled back.',
   withSessionWithoutHost: (method: string): string =>
     `@WithSession() on ${method} found no KmsSessionHost: the class must be a provider of a ` +
     'module that can see KmsModule (import KmsModule there, or register it with isGlobal).',

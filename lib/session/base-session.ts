@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { KmsSessionError } from '../errors/kms-session.error.js';
 import { messages } from '../errors/messages.js';
 import type { ISession, SessionKind } from '../interfaces/session.interface.js';
+import { runWithSession } from './session-context.js';
 import type { SessionSignals } from './session-signals.js';
 
 /** Where a session belongs: its pool's name and signals, its id, depth and enclosing scope. */
@@ -62,7 +63,8 @@ export abstract class BaseSession implements ISession {
       const result = await this.runAtomic({ ...this.scope, depth, parent: this }, async (child) => {
         this.#openChild = child;
         try {
-          return await work(child);
+          // The scope is the current session of everything `work` calls (KmsSessionHost).
+          return await runWithSession(child, () => work(child));
         } finally {
           child[endSession]();
           this.#openChild = undefined;

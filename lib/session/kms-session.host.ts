@@ -4,6 +4,7 @@ import { messages } from '../errors/messages.js';
 import type { ISession, ISessionPool } from '../interfaces/session.interface.js';
 import { SESSION_POOL } from '../kms.constants.js';
 import { activeSession, runWithSession } from './session-context.js';
+import type { WithSessionOptions } from './session-propagation.js';
 
 /**
  * Owns the unit of work: opens `pool.session(s => s.atomic(tx => …))` around a piece of work,
@@ -34,12 +35,16 @@ export class KmsSessionHost {
   }
 
   /**
-   * Runs `work` as one unit of work. Inside an active session it joins that session (one
-   * request, one transaction); otherwise it opens a session and an atomic scope from the pool:
-   * committed when `work` resolves, rolled back when it throws or rejects, closed either way.
+   * Runs `work` as one unit of work: a session and an atomic scope from the pool, committed
+   * when `work` resolves, rolled back when it throws or rejects, closed either way. Inside an
+   * active session it joins that session instead (one request, one transaction), unless
+   * `propagation` is `'requires-new'`.
    */
-  withSession<T>(work: (session: ISession) => Promise<T> | T): Promise<T> {
-    const current = activeSession();
+  withSession<T>(
+    work: (session: ISession) => Promise<T> | T,
+    options: WithSessionOptions = {},
+  ): Promise<T> {
+    const current = options.propagation === 'requires-new' ? undefined : activeSession();
     if (current) return Promise.resolve().then(() => work(current));
     return this.pool.session((session) =>
       session.atomic((atomic) => runWithSession(atomic, async () => work(atomic))),

@@ -4,7 +4,10 @@ import {
   type ExecutionContext,
   type NestInterceptor,
 } from '@nestjs/common';
-import { Observable } from 'rxjs';
+import { SSE_METADATA } from '@nestjs/common/constants.js';
+import { Observable, type Subscription } from 'rxjs';
+import { KmsSessionError } from '../errors/kms-session.error.js';
+import { messages } from '../errors/messages.js';
 import { KmsSessionHost } from './kms-session.host.js';
 
 /**
@@ -14,7 +17,12 @@ import { KmsSessionHost } from './kms-session.host.js';
  * promise or an errored Observable rolls back; the session always closes.
  *
  * The response is released only after the commit, so a client never sees a success for work
- * that was rolled back (a handler that streams many values delivers them after the commit).
+ * that was rolled back (a handler that emits several values delivers them after the commit). If
+ * the response is abandoned first — an outer interceptor's `timeout()` unsubscribes — the unit of
+ * work rolls back, so a client told "failed" never finds the work done. Server-sent-event routes
+ * (`@Sse()`) are passed through without a session: a stream cannot wait for a commit; open units
+ * of work inside them with `KmsSessionHost.withSession`.
+ *
  * Mount it for the whole app with KmsModule's `mountInterceptor`, or per controller with
  * `@UseInterceptors(SessionInterceptor)`. Guards and exception filters run outside it.
  * @publicApi
@@ -23,10 +31,12 @@ import { KmsSessionHost } from './kms-session.host.js';
 export class SessionInterceptor implements NestInterceptor {
   constructor(private readonly host: KmsSessionHost) {}
 
-  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (Reflect.getMetadata(SSE_METADATA, context.getHandler())) return next.handle();
     return new Observable((subscriber) => {
+      const handler = new HandlerRun();
       this.host
-        .withSession(() => collect(next.handle()))
+        .withSession(() => handler.run(next))
         .then(
           (values) => {
             for (const value of values) subscriber.next(value);
@@ -34,18 +44,42 @@ export class SessionInterceptor implements NestInterceptor {
           },
           (error: unknown) => subscriber.error(error),
         );
+      return () => handler.abandon();
     });
   }
 }
 
-/** Subscribes to the handler's Observable and resolves with everything it emitted. */
-function collect(source: Observable<unknown>): Promise<unknown[]> {
-  return new Promise((resolve, reject) => {
-    const values: unknown[] = [];
-    source.subscribe({
-      next: (value) => values.push(value),
-      error: reject,
-      complete: () => resolve(values),
+/**
+ * The handler's Observable, collected: resolves with everything it emitted once it completes,
+ * rejects when it errors — or when the response is abandoned before that.
+ */
+class HandlerRun {
+  private subscription: Subscription | undefined;
+  private fail: ((error: unknown) => void) | undefined;
+  private settled = false;
+
+  run(next: CallHandler): Promise<unknown[]> {
+    return new Promise((resolve, reject) => {
+      const values: unknown[] = [];
+      this.fail = reject;
+      this.subscription = next.handle().subscribe({
+        next: (value) => values.push(value),
+        error: (error: unknown) => this.settle(() => reject(error)),
+        complete: () => this.settle(() => resolve(values)),
+      });
     });
-  });
+  }
+
+  /** The response no longer waits: stop the handler's Observable and roll the work back. */
+  abandon(): void {
+    if (this.settled) return;
+    this.settle(() => this.fail?.(new KmsSessionError(messages.requestAbandoned())));
+    this.subscription?.unsubscribe();
+  }
+
+  private settle(finish: () => void): void {
+    if (this.settled) return;
+    this.settled = true;
+    finish();
+  }
 }

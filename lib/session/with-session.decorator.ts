@@ -2,6 +2,7 @@ import { Inject } from '@nestjs/common';
 import { KmsSessionError } from '../errors/kms-session.error.js';
 import { messages } from '../errors/messages.js';
 import { KmsSessionHost } from './kms-session.host.js';
+import type { WithSessionOptions } from './session-propagation.js';
 
 /** Property under which `@WithSession()` has Nest inject the host into the decorated class. */
 const SESSION_HOST = Symbol('KmsSessionHost');
@@ -12,15 +13,16 @@ type HostCarrier = { [SESSION_HOST]?: KmsSessionHost };
 const carriers = new WeakSet<object>();
 
 /**
- * Runs the decorated method as one unit of work, as `KmsSessionHost.withSession(() => method())`
- * would: it joins the current session when there is one, otherwise it opens a session and an
- * atomic scope that commit when the method resolves and roll back when it throws. For queue
+ * Runs the decorated method as one unit of work, as `KmsSessionHost.withSession(() => method(),
+ * options)` would: it opens a session and an atomic scope that commit when the method resolves
+ * and roll back when it throws — or joins the current session when there is one, unless
+ * `propagation` is `'requires-new'`. For queue
  * consumers, cron jobs and CLI commands; the method's result becomes a Promise. The class must
  * be a Nest provider (the decorator has Nest inject {@link KmsSessionHost} into it). Metadata
  * other decorators put on the method (e.g. `@Cron`, `@EventPattern`) is kept.
  * @publicApi
  */
-export function WithSession(): MethodDecorator {
+export function WithSession(options: WithSessionOptions = {}): MethodDecorator {
   return (target, propertyKey, descriptor) => {
     const original: unknown = descriptor.value;
     if (typeof original !== 'function') {
@@ -35,7 +37,10 @@ export function WithSession(): MethodDecorator {
       const host = this[SESSION_HOST];
       if (!host)
         return Promise.reject(new KmsSessionError(messages.withSessionWithoutHost(method)));
-      return host.withSession(() => (original as (...a: unknown[]) => unknown).apply(this, args));
+      return host.withSession(
+        () => (original as (...a: unknown[]) => unknown).apply(this, args),
+        options,
+      );
     }
     copyMetadata(original, inSession);
     Object.defineProperty(inSession, 'name', { value: original.name });

@@ -6,13 +6,18 @@ import {
   Module,
   Param,
   Post,
+  Sse,
   UseInterceptors,
+  type CallHandler,
+  type ExecutionContext,
+  type MessageEvent,
+  type NestInterceptor,
   type INestApplication,
   type Provider,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
-import { throwError, type Observable } from 'rxjs';
+import { of, throwError, timeout, type Observable } from 'rxjs';
 import request from 'supertest';
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import {
@@ -135,6 +140,59 @@ class NotesController {
   }
 }
 
+/** What an app's own timeout interceptor does (the NestJS docs' TimeoutInterceptor). */
+@Injectable()
+class TimeoutInterceptor implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(timeout(30));
+  }
+}
+
+@Controller('edge')
+class EdgeController {
+  constructor(private readonly sessions: KmsSessionHost) {}
+
+  /** A nested atomic scope: the host follows it, and withSession joins it. */
+  @Post('nested')
+  async nested(@CurrentSession() tx: ISession): Promise<{ joined: boolean }> {
+    return tx.atomic(async (inner) => {
+      const joined = await this.sessions.withSession((session) => {
+        session.part(RecordingSession)?.execute('insert nested');
+        return session === inner;
+      });
+      return { joined: joined && this.sessions.session === inner };
+    });
+  }
+
+  /** A tombstone that must persist although the request then fails. */
+  @Post('requires-new')
+  async requiresNew(@CurrentSession() tx: ISession): Promise<never> {
+    await this.sessions.withSession(
+      (own) => {
+        own.part(RecordingSession)?.execute('insert tombstone');
+        expect(own).not.toBe(tx);
+      },
+      { propagation: 'requires-new' },
+    );
+    tx.part(RecordingSession)?.execute('insert lost');
+    throw new Error('request fails after its tombstone');
+  }
+
+  @Post('slow')
+  @UseInterceptors(TimeoutInterceptor, SessionInterceptor)
+  async slow(): Promise<{ done: true }> {
+    const db = this.sessions.session.part(RecordingSession);
+    await sleep(100);
+    db?.execute('insert late'); // the response was abandoned: the session has ended
+    return { done: true };
+  }
+
+  @Sse('events')
+  events(): Observable<MessageEvent> {
+    return of({ data: { hasSession: this.sessions.hasSession } } as MessageEvent);
+  }
+}
+
 @Controller('plain')
 class PlainController {
   @Get()
@@ -186,6 +244,9 @@ async function bootApp(
   await app.init();
   return { log: database.log, database, kms };
 }
+
+/** A route handler with no metadata, for calling the interceptor directly. */
+function routeHandler(): void {}
 
 describe('SessionInterceptor', () => {
   it('runs a request in one atomic session shared by handler, service, repository and KMS', async () => {
@@ -288,13 +349,59 @@ describe('SessionInterceptor', () => {
     expect(log).toEqual(['db: open', 'db: begin tx', 'db: commit tx', 'db: close']);
   });
 
+  it('follows nested atomic scopes: the host and withSession use the innermost one', async () => {
+    const { log } = await bootApp([EdgeController], { mountInterceptor: true });
+    const response = await request(app!.getHttpServer()).post('/edge/nested').expect(201);
+    expect(response.body).toEqual({ joined: true });
+    expect(log).toEqual([
+      'db: open',
+      'db: begin tx',
+      'db: begin savepoint2',
+      'db: insert nested',
+      'db: commit savepoint2',
+      'db: commit tx',
+      'db: close',
+    ]);
+  });
+
+  it("'requires-new' commits its own unit of work although the request then rolls back", async () => {
+    const { log } = await bootApp([EdgeController], { mountInterceptor: true });
+    await request(app!.getHttpServer()).post('/edge/requires-new').expect(500);
+    expect(log).toEqual([
+      'db: open',
+      'db: begin tx',
+      'db: open',
+      'db: begin tx',
+      'db: insert tombstone',
+      'db: commit tx',
+      'db: close',
+      'db: insert lost',
+      'db: rollback tx',
+      'db: close',
+    ]);
+  });
+
+  it('rolls back when an outer timeout abandons the response', async () => {
+    const { log } = await bootApp([EdgeController]);
+    await request(app!.getHttpServer()).post('/edge/slow').expect(500);
+    await sleep(150); // let the handler wake up and try to write
+    expect(log).toEqual(['db: open', 'db: begin tx', 'db: rollback tx', 'db: close']);
+  });
+
+  it('passes server-sent-event routes through without a session', async () => {
+    const { log } = await bootApp([EdgeController], { mountInterceptor: true });
+    const response = await request(app!.getHttpServer()).get('/edge/events').expect(200);
+    expect(response.text).toContain('{"hasSession":false}');
+    expect(log).toEqual([]);
+  });
+
   it('rolls back when next.handle() itself throws synchronously', async () => {
     const database = new RecordingSessionPool('db');
     const interceptor = new SessionInterceptor(new KmsSessionHost(database));
     const failure = new Error('handle() failed');
     const outcome = new Promise((resolve) => {
       interceptor
-        .intercept({} as never, {
+        .intercept({ getHandler: () => routeHandler } as never, {
           handle: () => {
             throw failure;
           },
