@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   fsyncSync,
+  linkSync,
   openSync,
   readFileSync,
   renameSync,
@@ -9,6 +10,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { hostname, uptime } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { TransitEngine } from '../engine/transit-engine.js';
 
@@ -18,7 +20,10 @@ export const STATE_FORMAT_VERSION = 1;
 /**
  * The Transit dev server's `stateFile`: the engine's whole key state as JSON
  * (`{"formatVersion":1,"keys":[…]}`, raw key material in base64), loaded once at start and
- * rewritten atomically whenever the key state moved on. Development only: not a secure key store.
+ * rewritten atomically whenever the key state moved on. One server per file, held with a
+ * {@link StateFileLock} from before the load until {@link close}: each server rewrites the whole
+ * state, so a second one would silently drop the keys of the first. Development only: not a
+ * secure key store.
  */
 export class DevServerStateFile {
   /** The engine revision the file holds. */
@@ -28,18 +33,27 @@ export class DevServerStateFile {
   private constructor(
     readonly path: string,
     private readonly engine: TransitEngine,
+    private readonly lock: StateFileLock,
   ) {
     this.saved = engine.revision;
   }
 
   /**
-   * Restores the keys the file holds into `engine`; with no file yet, starts empty (its directory
-   * must exist: the file is created on the first change). Throws an Error naming the file and
-   * the problem, never quoting its content.
+   * Takes the file's lock, then restores the keys the file holds into `engine`; with no file
+   * yet, starts empty (its directory must exist: the file is created on the first change).
+   * Throws an Error naming the file and the problem, never quoting its content; the lock is
+   * released again when the load fails.
    */
   static open(path: string, engine: TransitEngine): DevServerStateFile {
-    const file = new DevServerStateFile(resolve(path), engine);
-    file.load();
+    const absolute = resolve(path);
+    const lock = StateFileLock.acquire(absolute);
+    const file = new DevServerStateFile(absolute, engine, lock);
+    try {
+      file.load();
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
     file.saved = engine.revision;
     return file;
   }
@@ -66,9 +80,13 @@ export class DevServerStateFile {
     this.saved = revision;
   }
 
-  /** No write after this: the server zeroes its keys on close, which must not reach the file. */
+  /**
+   * No write after this (the server zeroes its keys on close, which must not reach the file),
+   * and the lock is released: another server may start on the file. Idempotent.
+   */
   close(): void {
     this.closed = true;
+    this.lock.release();
   }
 
   private load(): void {
@@ -76,15 +94,9 @@ export class DevServerStateFile {
     try {
       raw = readFileSync(this.path);
     } catch (error) {
-      if (errorCode(error) !== 'ENOENT') {
-        throw this.problem(`cannot read it (${errorCode(error)})`, error);
-      }
-      if (!isDirectory(dirname(this.path))) {
-        throw this.problem(
-          'its directory does not exist; create it, the file is created on the first change',
-        );
-      }
-      return;
+      // ENOENT: no keys yet. The directory exists: the lock was just created in it.
+      if (errorCode(error) === 'ENOENT') return;
+      throw this.problem(`cannot read it (${errorCode(error)})`, error);
     }
     let text: string;
     try {
@@ -122,11 +134,248 @@ export class DevServerStateFile {
   }
 
   private problem(problem: string, cause?: unknown): Error {
-    return new Error(
-      `Transit dev server state file ${this.path}: ${problem}`,
-      cause === undefined ? undefined : { cause },
+    return stateFileProblem(this.path, problem, cause);
+  }
+}
+
+/** What a racer may do between two steps of {@link StateFileLock.acquire}. Internal: for tests. */
+export interface StateFileLockRace {
+  /** Runs once a held lock was judged stale, before it is taken over. */
+  readonly beforeTakeover?: () => void;
+}
+
+/** A stale lock taken over, yet the lock file changed again each time: give up after this. */
+const LOCK_ATTEMPTS = 5;
+/** Leeway for clocks when a lock's start time is compared with a boot or a process start. */
+const OWN_PROCESS_SLACK_MS = 1_000;
+const BOOT_SLACK_MS = 60_000;
+
+/**
+ * `<stateFile>.lock`: one dev server per state file. The file holds its owner as JSON
+ * (`{"pid":…,"host":…,"startedAt":…,"id":…}`; the random id tells two locks of one process
+ * apart). It appears whole or not at all: written to a temp file, then hard-linked into place,
+ * which fails when a lock is there (an exclusive create where the file system has no hard links).
+ *
+ * A lock whose owner may still run refuses the start: its pid is alive (`kill(pid, 0)` succeeds
+ * or answers EPERM), it is this very process, or it was taken on another host (that pid cannot
+ * be checked from here). A lock whose owner cannot run any more is stale and taken over: its
+ * pid is gone (ESRCH), it predates this machine's boot, it names this process's pid but predates
+ * this process (a restarted container), or it is not a lock this code wrote (garbage).
+ */
+export class StateFileLock {
+  private released = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly content: Buffer,
+  ) {}
+
+  /**
+   * Takes the lock of `stateFile` (an absolute path), or throws an Error naming the file and who
+   * holds it. A stale lock is moved aside and dropped only if it is still the one judged stale:
+   * of two starters racing for it, the second one moves the first one's fresh lock aside, puts
+   * it back and is refused.
+   */
+  static acquire(stateFile: string, race: StateFileLockRace = {}): StateFileLock {
+    const path = `${stateFile}.lock`;
+    const content = Buffer.from(
+      `${JSON.stringify({
+        pid: process.pid,
+        host: hostname(),
+        startedAt: new Date().toISOString(),
+        id: randomBytes(8).toString('hex'),
+      })}\n`,
+    );
+    const fail = (problem: string, cause?: unknown): Error =>
+      stateFileProblem(stateFile, problem, cause);
+    for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt += 1) {
+      let created: boolean;
+      try {
+        created = createExclusive(path, content);
+      } catch (error) {
+        if (errorCode(error) === 'ENOENT' && !isDirectory(dirname(stateFile))) {
+          throw fail(
+            'its directory does not exist; create it, the file is created on the first change',
+          );
+        }
+        throw fail(`cannot create its lock file ${path} (${errorCode(error)})`, error);
+      }
+      if (created) return new StateFileLock(path, content);
+      let held: Buffer | undefined;
+      try {
+        held = readIfExists(path);
+      } catch (error) {
+        throw fail(`cannot read its lock file ${path} (${errorCode(error)})`, error);
+      }
+      if (held === undefined) continue; // released meanwhile
+      const inUse = holderInUse(parseLockHolder(held), path);
+      if (inUse !== undefined) throw fail(inUse);
+      race.beforeTakeover?.();
+      try {
+        removeIfUnchanged(path, held);
+      } catch (error) {
+        throw fail(`cannot take over its stale lock file ${path} (${errorCode(error)})`, error);
+      }
+    }
+    throw fail(`cannot take its lock file ${path}: it keeps changing; try again`);
+  }
+
+  /** Removes the lock file if it is still this lock (never another server's). Idempotent. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    bestEffort(() => {
+      if (readIfExists(this.path)?.equals(this.content)) rmSync(this.path, { force: true });
+    });
+  }
+}
+
+interface LockHolder {
+  readonly pid: number;
+  readonly host: string | undefined;
+  /** ms since the epoch. */
+  readonly startedAt: number | undefined;
+}
+
+/** The holder a lock file names; undefined when it is not a lock (garbage, no valid pid). */
+function parseLockHolder(content: Buffer): LockHolder | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(content.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { pid, host, startedAt } = value as Record<string, unknown>;
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0 || pid > 0x7f_ff_ff_ff) {
+    return undefined;
+  }
+  const started = typeof startedAt === 'string' ? Date.parse(startedAt) : Number.NaN;
+  return {
+    pid,
+    host: typeof host === 'string' ? host : undefined,
+    startedAt: Number.isFinite(started) ? started : undefined,
+  };
+}
+
+/** Why the holder may still run (the refusal's text), or undefined when the lock is stale. */
+function holderInUse(holder: LockHolder | undefined, lockPath: string): string | undefined {
+  if (!holder) return undefined;
+  const { pid, host, startedAt } = holder;
+  if (host !== undefined && host !== hostname()) {
+    return (
+      `in use by a dev server on host ${host} (pid ${pid}, lock file ${lockPath}), which cannot ` +
+      'be checked from here; stop it, or use another stateFile; if it no longer runs, delete ' +
+      'the lock file'
     );
   }
+  const now = Date.now();
+  if (startedAt !== undefined && startedAt < now - uptime() * 1000 - BOOT_SLACK_MS) {
+    return undefined; // taken before this machine booted: its pid may belong to anything now
+  }
+  if (pid === process.pid) {
+    if (
+      startedAt !== undefined &&
+      startedAt < now - process.uptime() * 1000 - OWN_PROCESS_SLACK_MS
+    ) {
+      return undefined; // an earlier process that had this pid (e.g. a restarted container)
+    }
+    return (
+      `in use by another dev server in this process (pid ${pid}, lock file ${lockPath}); ` +
+      'close it first, or use another stateFile'
+    );
+  }
+  if (!isRunning(pid)) return undefined;
+  return (
+    `in use by another dev server (pid ${pid}, lock file ${lockPath}); stop it, or use another ` +
+    `stateFile; if pid ${pid} is no dev server, delete the lock file`
+  );
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) !== 'ESRCH'; // EPERM: it runs, under another user
+  }
+}
+
+/** Hard links fail with these where the file system has none (FAT, some network drives). */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/** Creates `path` holding `content`, whole or not at all; false when it already exists. */
+function createExclusive(path: string, content: Buffer): boolean {
+  const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  writeNewFile(temp, content);
+  try {
+    linkSync(temp, path);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === 'EEXIST') return false;
+    if (!NO_HARD_LINKS.has(errorCode(error))) throw error;
+  } finally {
+    bestEffort(() => rmSync(temp, { force: true }));
+  }
+  // No hard links: created and written at once (a racer may then read it empty for an instant).
+  try {
+    writeNewFile(path, content);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+/**
+ * Moves the lock file aside and drops it if it still holds `stale`; otherwise a racer's fresh
+ * lock took its place since it was read, and it is put back (the next attempt then refuses).
+ */
+function removeIfUnchanged(path: string, stale: Buffer): void {
+  const aside = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.stale`;
+  try {
+    renameSync(path, aside);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return; // a racer moved it first
+    throw error;
+  }
+  let moved: Buffer | undefined;
+  try {
+    moved = readFileSync(aside);
+  } catch {
+    moved = undefined;
+  }
+  if (moved?.equals(stale)) rmSync(aside, { force: true });
+  else renameSync(aside, path);
+}
+
+/** A new file (exclusive, mode 0600) holding `content`; nothing is left when the write fails. */
+function writeNewFile(path: string, content: Buffer): void {
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    writeFileSync(fd, content);
+  } catch (error) {
+    bestEffort(() => closeSync(fd));
+    bestEffort(() => rmSync(path, { force: true }));
+    throw error;
+  }
+  closeSync(fd);
+}
+
+function readIfExists(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function stateFileProblem(path: string, problem: string, cause?: unknown): Error {
+  return new Error(
+    `Transit dev server state file ${path}: ${problem}`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /** Temp file (0600, exclusive) next to `path`, fsync, rename over `path`: never half-written. */

@@ -52,7 +52,13 @@ export interface TransitDevServerOptions {
    * directory must exist) and is created on the first change. After each request that changed
    * the keys, the whole state is written before the answer, atomically (temp file, fsync,
    * rename); a failed write answers 500. A file that cannot be read or is malformed makes the
-   * start fail. Only keys are kept: not tokens, not the sealed state. One server per file.
+   * start fail. Only keys are kept: not tokens, not the sealed state.
+   *
+   * One server per file, since each one rewrites the whole state: the start takes
+   * `<stateFile>.lock` (holding its pid, host and start time) before loading, and `close()` or a
+   * failed start removes it. A start on a file held by a server that still runs — in another
+   * process or in this one — fails, naming its pid and the lock file. A lock left by a process
+   * that no longer runs (a crash, a kill) is taken over.
    *
    * Development only: the file holds raw key material, written with mode 0600. It is not a
    * secure key store; deleting a key rewrites the file without it, but the disk may keep old
@@ -104,7 +110,10 @@ export interface TransitDevServer {
   revokeToken(token: string): void;
   /** Sealed: every request but `sys/health` answers 503 "Vault is sealed"; health answers 503. */
   setSealed(sealed: boolean): void;
-  /** Stops listening, closes keep-alive connections and zeroes every key (a `stateFile` stays). */
+  /**
+   * Stops listening, closes keep-alive connections and zeroes every key (a `stateFile` stays;
+   * its lock is released).
+   */
   close(): Promise<void>;
 }
 
@@ -391,6 +400,7 @@ export async function startDevServer(
       resolve();
     });
   }).catch((error: unknown) => {
+    stateFile?.close(); // its lock released
     engine.reset(); // keys loaded from a stateFile: zeroed, and the file is left as it was
     throw error;
   });

@@ -1,12 +1,18 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { hostname, tmpdir, uptime } from 'node:os';
+import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StateFileLock } from '../../lib/testing/dev-server-state-file.js';
 import { startTransitDevServer, type TransitDevServer } from '../../lib/testing/index.js';
 
 /**
  * The dev server's `stateFile` option, over real HTTP: keys survive a restart exactly, every
- * change is written atomically before the answer, reads never write, bad files stop the start.
+ * change is written atomically before the answer, reads never write, bad files stop the start,
+ * and one server at a time holds a file (its `.lock`).
  */
 
 type Json = Record<string, unknown>;
@@ -297,7 +303,10 @@ describe('Transit dev server stateFile: writes', () => {
     await ok('POST', 'encrypt/b', { plaintext: HELLO });
     await ok('POST', 'keys/a/config', { deletion_allowed: true });
     await transit('DELETE', 'keys/a');
-    expect(await readdir(dir)).toEqual(['transit-keys.json']);
+    expect((await readdir(dir)).toSorted()).toEqual([
+      'transit-keys.json',
+      'transit-keys.json.lock',
+    ]);
   });
 
   it('a failed write answers 500 in Vault shape; the next request writes the state', async () => {
@@ -312,7 +321,10 @@ describe('Transit dev server stateFile: writes', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/^1 error occurred:\n\t\* failed to persist keys: /);
     expect(errors[0]).toContain(file);
-    expect((await readdir(dir)).toSorted()).toEqual(['transit-keys.json']);
+    expect((await readdir(dir)).toSorted()).toEqual([
+      'transit-keys.json',
+      'transit-keys.json.lock',
+    ]);
 
     await rm(file, { recursive: true });
     await readKey('orders'); // the file is behind the keys: caught up now
@@ -412,5 +424,279 @@ describe('Transit dev server stateFile: bad files stop the start', () => {
     const error = await startFailure();
 
     expect(error.message).toContain('keys[1]: a second key named orders');
+  });
+});
+
+/** Where the lock of the test's state file goes. */
+const lockOf = (): string => `${file}.lock`;
+
+/** A lock file as a server writes it. */
+async function writeLock(holder: {
+  pid: number;
+  host?: string;
+  startedAt?: string;
+}): Promise<void> {
+  const lock = { host: hostname(), startedAt: new Date().toISOString(), id: 'f00d', ...holder };
+  await writeFile(lockOf(), `${JSON.stringify(lock)}\n`);
+}
+
+async function lockHolder(): Promise<Json> {
+  return JSON.parse(await readFile(lockOf(), 'utf8')) as Json;
+}
+
+/** A process that keeps running until killed. */
+function runningProcess(): { pid: number; stop: () => Promise<void> } {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 60_000)'], {
+    stdio: 'ignore',
+  });
+  const exited = once(child, 'exit');
+  if (child.pid === undefined) throw new Error('no child process');
+  return {
+    pid: child.pid,
+    stop: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** The pid of a process that ran and exited (reaped): no process has it now. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  const exited = once(child, 'exit');
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('no child process');
+  await exited;
+  expect(signalZero(pid)).toBe('ESRCH');
+  return pid;
+}
+
+function signalZero(pid: number): string {
+  try {
+    process.kill(pid, 0);
+    return 'alive';
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code ?? 'unknown';
+  }
+}
+
+describe('Transit dev server stateFile: one server per file', () => {
+  it('a second server on the same file is refused, naming the pid and the file; the first keeps working', async () => {
+    const first = await start();
+    await ok('POST', 'keys/orders');
+    const lockBefore = await readFile(lockOf());
+
+    for (const path of [file, relative(process.cwd(), file)]) {
+      const refused = await startTransitDevServer({ stateFile: path }).then(
+        () => new Error('expected the start to fail'),
+        (reason: unknown) => reason as Error,
+      );
+      expect(refused.message).toContain(`Transit dev server state file ${file}: in use by`);
+      expect(refused.message).toContain(`pid ${process.pid}`);
+      expect(refused.message).toContain(lockOf());
+    }
+
+    expect(server).toBe(first);
+    expect(await readFile(lockOf())).toEqual(lockBefore);
+    await ok('POST', 'keys/orders/rotate');
+    expect((await stateOf()).keys[0]?.['latestVersion']).toBe(2);
+  });
+
+  it('after the first server closes, a new one starts on the file with its keys', async () => {
+    await start();
+    await ok('POST', 'keys/orders');
+    await expect(startTransitDevServer({ stateFile: file })).rejects.toThrow(/in use by/);
+
+    await restart();
+
+    expect(await readKey('orders')).toMatchObject({ latest_version: 1 });
+    expect(await lockHolder()).toMatchObject({ pid: process.pid, host: hostname() });
+  });
+
+  it('a lock held by another running process refuses the start; once that process is gone it is taken over', async () => {
+    const other = runningProcess();
+    try {
+      await writeLock({ pid: other.pid });
+
+      const error = await startFailure();
+
+      expect(error.message).toContain(file);
+      expect(error.message).toContain(`in use by another dev server (pid ${other.pid}`);
+      expect(error.message).toContain(lockOf());
+      expect(error.message).toContain('stop it, or use another stateFile');
+      expect(await lockHolder()).toMatchObject({ pid: other.pid });
+    } finally {
+      await other.stop();
+    }
+
+    await start();
+
+    expect(await lockHolder()).toMatchObject({ pid: process.pid });
+  });
+
+  it('a lock left by a process that no longer runs is taken over; the keys load', async () => {
+    await writeValidFile();
+    await writeLock({ pid: await deadPid() });
+
+    await start();
+
+    expect(await readKey('orders')).toMatchObject({ latest_version: 3 });
+    expect(await lockHolder()).toMatchObject({ pid: process.pid, host: hostname() });
+    expect((await readdir(dir)).toSorted()).toEqual([
+      'transit-keys.json',
+      'transit-keys.json.lock',
+    ]);
+  });
+
+  it.each([
+    ['an empty file', ''],
+    ['not JSON', 'locked by bob'],
+    ['a JSON array', '[1234]'],
+    ['no pid', '{"host":"here"}'],
+    ['a pid that is not a number', '{"pid":"1234"}'],
+    ['pid 0', '{"pid":0}'],
+    ['a negative pid', '{"pid":-1}'],
+    ['a pid past the platform range', '{"pid":4294967296}'],
+  ])('a garbage lock is taken over: %s', async (_, garbage) => {
+    await writeFile(lockOf(), garbage);
+
+    await start();
+
+    expect(await lockHolder()).toMatchObject({ pid: process.pid });
+  });
+
+  it('a lock taken before this machine booted is taken over, even when its pid runs now', async () => {
+    const other = runningProcess();
+    try {
+      const beforeBoot = new Date(Date.now() - uptime() * 1000 - 3_600_000).toISOString();
+      await writeLock({ pid: other.pid, startedAt: beforeBoot });
+
+      await start();
+
+      expect(await lockHolder()).toMatchObject({ pid: process.pid });
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it("a lock with this process's pid from before this process started is taken over (a restarted container)", async () => {
+    const beforeStart = new Date(Date.now() - process.uptime() * 1000 - 10_000).toISOString();
+    await writeLock({ pid: process.pid, startedAt: beforeStart });
+
+    await start();
+
+    expect((await lockHolder())['startedAt']).not.toBe(beforeStart);
+  });
+
+  it('a lock from another host is refused: its pid cannot be checked here', async () => {
+    await writeLock({ pid: await deadPid(), host: 'elsewhere.invalid' });
+
+    const error = await startFailure();
+
+    expect(error.message).toContain(file);
+    expect(error.message).toContain('on host elsewhere.invalid');
+    expect(error.message).toContain(lockOf());
+    expect(error.message).toContain('delete the lock file');
+    expect(await lockHolder()).toMatchObject({ host: 'elsewhere.invalid' });
+  });
+
+  it('the lock holds the pid while the server runs and is gone after close', async () => {
+    await start();
+    const holder = await lockHolder();
+    expect(holder).toMatchObject({ pid: process.pid, host: hostname() });
+    expect(Date.parse(holder['startedAt'] as string)).toBeGreaterThan(Date.now() - 60_000);
+    if (process.platform !== 'win32') expect((await stat(lockOf())).mode & 0o777).toBe(0o600);
+    await ok('POST', 'keys/orders');
+
+    await server?.close();
+    server = undefined;
+
+    expect(await readdir(dir)).toEqual(['transit-keys.json']);
+  });
+
+  it('close leaves a lock that is no longer its own', async () => {
+    await start();
+    await writeLock({ pid: process.pid, startedAt: new Date().toISOString() });
+    const other = await readFile(lockOf());
+
+    await server?.close();
+    server = undefined;
+
+    expect(await readFile(lockOf())).toEqual(other);
+  });
+
+  it('a failed start releases the lock: a corrupt state file', async () => {
+    await writeFile(file, '{"formatVersion":1,"keys":');
+
+    expect((await startFailure()).message).toContain('not valid JSON');
+
+    expect(await readdir(dir)).toEqual(['transit-keys.json']);
+    await writeFile(file, JSON.stringify({ formatVersion: 1, keys: [] }));
+    await start();
+  });
+
+  it('a failed start releases the lock: the port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = blocker.address() as AddressInfo;
+
+      await expect(
+        startTransitDevServer({ host: '127.0.0.1', port, stateFile: file }),
+      ).rejects.toMatchObject({ code: 'EADDRINUSE' });
+
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+    await start();
+  });
+
+  it('a refused start leaves nothing behind: no temp file, no moved lock', async () => {
+    await start();
+    await expect(startTransitDevServer({ stateFile: file })).rejects.toThrow(/in use by/);
+    expect(await readdir(dir)).toEqual(['transit-keys.json.lock']);
+  });
+
+  it('a missing directory fails the start before any lock', async () => {
+    const path = join(dir, 'missing', 'keys.json');
+
+    expect((await startFailure(path)).message).toContain('directory does not exist');
+
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('two starters racing for a stale lock: one takes it over, the other is refused', async () => {
+    await writeLock({ pid: await deadPid() });
+    let winner: StateFileLock | undefined;
+
+    // The loser judged the lock stale; before it moves it aside, the winner takes it over.
+    const loser = (): StateFileLock =>
+      StateFileLock.acquire(file, {
+        beforeTakeover: () => {
+          winner = StateFileLock.acquire(file);
+        },
+      });
+
+    expect(loser).toThrow(`Transit dev server state file ${file}: in use by another dev server`);
+    expect(winner).toBeDefined();
+    const held = await readFile(lockOf());
+    expect(JSON.parse(held.toString('utf8'))).toMatchObject({ pid: process.pid });
+    expect(await readdir(dir)).toEqual(['transit-keys.json.lock']);
+
+    winner?.release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('no lock file without a stateFile', async () => {
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      server = await startTransitDevServer({ host: '127.0.0.1', port: 0 });
+      await ok('POST', 'keys/orders');
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      process.chdir(cwd);
+    }
   });
 });
