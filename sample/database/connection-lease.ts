@@ -12,8 +12,8 @@ interface Waiter {
 /**
  * An asynchronous FIFO mutex over one database connection. better-sqlite3 is synchronous and a
  * connection holds one transaction, so units of work take turns: one holds the lease (for one
- * autocommit statement, or for a whole transaction), the others wait — without blocking the
- * event loop, unlike SQLite's own `busy_timeout`, which sleeps in the calling thread.
+ * autocommit statement, or for a whole write transaction), the others wait — without blocking
+ * the event loop, unlike SQLite's own `busy_timeout`, which sleeps in the calling thread.
  *
  * Waiters are served in arrival order; one that waits longer than its timeout gets
  * {@link DatabaseBusyError} and leaves the queue.

@@ -11,6 +11,7 @@ import {
   type AtomicEndedEvent,
   type ISession,
 } from '@ascetic-ddd/nestjs-kms';
+import { ConnectionLease } from './connection-lease.js';
 import { DatabaseBusyError } from './database-busy.error.js';
 import { extractConnection } from './extract-connection.js';
 import { SqliteSession } from './sqlite-session.js';
@@ -49,6 +50,32 @@ async function names(pool: SqliteSessionPool): Promise<string[]> {
   return rows.map((row) => row.name);
 }
 
+async function count(session: ISession): Promise<number> {
+  const row = await extractConnection(session).get<{ n: number }>(
+    'SELECT count(*) AS n FROM customers',
+  );
+  return row?.n ?? -1;
+}
+
+/** Lets every pending promise reaction run (one macrotask turn). */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** The prototype of better-sqlite3's statements, to fake what another process could cause. */
+function statementPrototype(): Database.Statement {
+  const probe = new Database(':memory:');
+  try {
+    return Object.getPrototypeOf(probe.prepare('SELECT 1')) as Database.Statement;
+  } finally {
+    probe.close();
+  }
+}
+
+function busy(): Error {
+  return new Database.SqliteError('database is locked', 'SQLITE_BUSY_RECOVERY');
+}
+
 /** The transaction-control SQL the sessions issued (better-sqlite3 `exec` calls). */
 function controlStatements(spy: { mock: { calls: unknown[][] } }): string[] {
   return spy.mock.calls.map(([sql]) => String(sql));
@@ -77,16 +104,20 @@ describe('SqliteSessionPool', () => {
     await rm(directory, { recursive: true, force: true });
   });
 
-  it('configures a file database: WAL, synchronous FULL, foreign keys, secure delete', async () => {
-    const pragmas = await pool.session(async (session) => {
-      const db = extractConnection(session);
-      return {
-        journal: await db.get<{ journal_mode: string }>('PRAGMA journal_mode'),
-        synchronous: await db.get<{ synchronous: number }>('PRAGMA synchronous'),
-        foreignKeys: await db.get<{ foreign_keys: number }>('PRAGMA foreign_keys'),
-        secureDelete: await db.get<{ secure_delete: number }>('PRAGMA secure_delete'),
-      };
-    });
+  it('configures the writer of a file database: WAL, synchronous FULL, foreign keys, secure delete', async () => {
+    const pragmas = await pool.session((session) =>
+      session.atomic(async (tx) => {
+        const db = extractConnection(tx);
+        // A write first: from then on the scope's statements run on the writer, in its transaction.
+        await db.run('DELETE FROM customers WHERE 0');
+        return {
+          journal: await db.get<{ journal_mode: string }>('PRAGMA journal_mode'),
+          synchronous: await db.get<{ synchronous: number }>('PRAGMA synchronous'),
+          foreignKeys: await db.get<{ foreign_keys: number }>('PRAGMA foreign_keys'),
+          secureDelete: await db.get<{ secure_delete: number }>('PRAGMA secure_delete'),
+        };
+      }),
+    );
 
     expect(pragmas).toEqual({
       journal: { journal_mode: 'wal' },
@@ -145,49 +176,175 @@ describe('SqliteSessionPool', () => {
     ]);
   });
 
-  it('begins lazily: a scope that ran no statement issues nothing and leaves the lease free', async () => {
+  it('begins at the first write: a scope that only read issues nothing and leaves the lease free', async () => {
     const exec = vi.spyOn(Database.prototype, 'exec');
     const vault = gate();
 
     const slow = pool.session((session) =>
-      session.atomic(async () => {
-        await vault.promise; // e.g. a Vault call before the first statement
-        return 'no statements';
+      session.atomic(async (tx) => {
+        await count(tx); // reads committed data, begins nothing
+        await vault.promise; // e.g. a Vault call before the first write
+        return 'no writes';
       }),
     );
     // Meanwhile another request runs a whole transaction without waiting.
     await pool.session((session) => session.atomic((tx) => insert(tx, 'Ada')));
     vault.open();
 
-    expect(await slow).toBe('no statements');
+    expect(await slow).toBe('no writes');
     expect(controlStatements(exec)).toEqual(['BEGIN IMMEDIATE', 'COMMIT']);
   });
 
-  it('holds the lease from the first statement until the scope ends', async () => {
+  it('holds the lease from the first write to the end of the scope: writers wait, readers do not', async () => {
+    const inserted = gate();
     const vault = gate();
     const events: string[] = [];
 
     const first = pool.session((session) =>
       session.atomic(async (tx) => {
+        await count(tx);
         await insert(tx, 'Ada');
-        await vault.promise; // a slow call after the first statement keeps the transaction open
+        inserted.open();
+        await vault.promise; // a slow call after the first write keeps the transaction open
         events.push('first commits');
       }),
     );
-    await sleep(10);
-    // A root statement of another session waits too: the connection is in first's transaction.
-    const reader = pool.session(async (session) => {
-      const rows = await extractConnection(session).all<{ name: string }>(
-        'SELECT name FROM customers',
-      );
-      events.push(`reader sees ${rows.length}`);
-    });
-    await sleep(20);
+    await inserted.promise;
+    // A write of another session waits: the writer is in first's transaction.
+    const writer = pool.session((session) =>
+      insert(session, 'Grace').then(() => events.push('other write done')),
+    );
+    // A read does not: it completes while first still holds the lease, and sees committed data.
+    events.push(`reader sees ${(await names(pool)).join() || 'nothing'}`);
     events.push('vault answers');
     vault.open();
-    await Promise.all([first, reader]);
+    await Promise.all([first, writer]);
 
-    expect(events).toEqual(['vault answers', 'first commits', 'reader sees 1']);
+    expect(events).toEqual([
+      'reader sees nothing',
+      'vault answers',
+      'first commits',
+      'other write done',
+    ]);
+    expect(await names(pool)).toEqual(['Ada', 'Grace']);
+  });
+
+  it('reads committed data at once, without the lease, while a scope holds its transaction open', async () => {
+    const acquire = vi.spyOn(ConnectionLease.prototype, 'acquire');
+    const inserted = gate();
+    const vault = gate();
+
+    const writer = pool.session((session) =>
+      session.atomic(async (tx) => {
+        await insert(tx, 'Ada');
+        inserted.open();
+        await vault.promise; // e.g. a 10 s Vault call between two statements
+      }),
+    );
+    await inserted.promise;
+
+    // Both complete before the vault gate opens; neither sees the uncommitted row.
+    expect(await names(pool)).toEqual([]);
+    expect(await pool.session((session) => session.atomic((tx) => count(tx)))).toBe(0);
+    expect(acquire).toHaveBeenCalledTimes(1); // the writer's BEGIN, nothing else
+    vault.open();
+    await writer;
+
+    expect(await names(pool)).toEqual(['Ada']);
+  });
+
+  it('never takes the lease for a root-session read, e.g. a health check', async () => {
+    const holding = gate();
+    const release = gate();
+    const holder = pool.session((session) =>
+      session.atomic(async (tx) => {
+        await insert(tx, 'Ada');
+        holding.open();
+        await release.promise;
+      }),
+    );
+    await holding.promise;
+    const acquire = vi.spyOn(ConnectionLease.prototype, 'acquire');
+
+    const health = await pool.session((session) =>
+      extractConnection(session).get<{ ok: number }>('SELECT 1 AS ok'),
+    );
+
+    expect(health).toEqual({ ok: 1 });
+    expect(acquire).not.toHaveBeenCalled();
+    release.open();
+    await holder;
+  });
+
+  it('reads committed data before a scope’s first write, then runs everything in its transaction', async () => {
+    const exec = vi.spyOn(Database.prototype, 'exec');
+    await pool.session((session) => insert(session, 'Ada'));
+
+    await pool.session((session) =>
+      session.atomic(async (tx) => {
+        expect(await count(tx)).toBe(1);
+        expect(controlStatements(exec)).toEqual([]);
+        await insert(tx, 'Grace');
+        expect(controlStatements(exec)).toEqual(['BEGIN IMMEDIATE']);
+        expect(await count(tx)).toBe(2); // its own write
+        expect(await names(pool)).toEqual(['Ada']); // other sessions: committed data only
+      }),
+    );
+
+    expect(controlStatements(exec)).toEqual(['BEGIN IMMEDIATE', 'COMMIT']);
+    expect(await names(pool)).toEqual(['Ada', 'Grace']);
+  });
+
+  it('runs INSERT … RETURNING as a write, though it returns rows', async () => {
+    const exec = vi.spyOn(Database.prototype, 'exec');
+    const sql = 'INSERT INTO customers (name) VALUES (?) RETURNING id';
+
+    const scoped = await pool.session((session) =>
+      session.atomic((tx) => extractConnection(tx).get<{ id: number }>(sql, ['Ada'])),
+    );
+    const root = await pool.session((session) =>
+      extractConnection(session).get<{ id: number }>(sql, ['Grace']),
+    );
+
+    expect([scoped, root]).toEqual([{ id: 1 }, { id: 2 }]);
+    expect(controlStatements(exec)).toEqual(['BEGIN IMMEDIATE', 'COMMIT']);
+    expect(await names(pool)).toEqual(['Ada', 'Grace']);
+  });
+
+  it('runs on the writer a query the read-only connection cannot prepare (a TEMP table)', async () => {
+    const rows = await pool.session(async (session) => {
+      const db = extractConnection(session);
+      await db.run('CREATE TEMP TABLE scratch (x INTEGER)'); // lives on the writer only
+      await db.run('INSERT INTO scratch (x) VALUES (1)');
+      return db.all('SELECT x FROM scratch');
+    });
+
+    expect(rows).toEqual([{ x: 1 }]);
+    await expect(
+      pool.session((session) => extractConnection(session).get('SELEC 1')),
+    ).rejects.toThrow(/syntax error/);
+  });
+
+  it('retries a read that finds the file locked by another process', async () => {
+    await pool.session((session) => insert(session, 'Ada'));
+    const all = vi.spyOn(statementPrototype(), 'all').mockImplementationOnce(() => {
+      throw busy();
+    });
+
+    expect(await names(pool)).toEqual(['Ada']);
+    expect(all).toHaveBeenCalledTimes(2);
+  });
+
+  it('fails a read with DatabaseBusyError when the file stays locked for leaseTimeoutMs', async () => {
+    const impatient = open({ leaseTimeoutMs: 30 });
+    vi.spyOn(statementPrototype(), 'all').mockImplementation(() => {
+      throw busy();
+    });
+
+    const error = await names(impatient).catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(DatabaseBusyError);
+    expect((error as Error).cause).toMatchObject({ code: 'SQLITE_BUSY_RECOVERY' });
   });
 
   it('rolls a failed nested scope back to its savepoint and keeps the outer work', async () => {
@@ -218,7 +375,9 @@ describe('SqliteSessionPool', () => {
     ]);
   });
 
-  it('begins the transaction when a nested scope opens before any statement', async () => {
+  it('issues the savepoints of nested scopes opened before the first write after BEGIN, in order', async () => {
+    const exec = vi.spyOn(Database.prototype, 'exec');
+
     await pool.session((session) =>
       session.atomic((tx) =>
         tx.atomic(async (nested) => {
@@ -229,6 +388,70 @@ describe('SqliteSessionPool', () => {
     );
 
     expect(await names(pool)).toEqual(['Ada', 'Grace']);
+    expect(controlStatements(exec)).toEqual([
+      'BEGIN IMMEDIATE',
+      'SAVEPOINT sp2',
+      'SAVEPOINT sp3',
+      'RELEASE sp3',
+      'RELEASE sp2',
+      'COMMIT',
+    ]);
+  });
+
+  it('undoes a nested scope whose write began the transaction, and keeps the outer work', async () => {
+    const exec = vi.spyOn(Database.prototype, 'exec');
+    const inner = new Error('inner failed');
+
+    await pool.session((session) =>
+      session.atomic(async (tx) => {
+        await tx.atomic((reading) => count(reading)); // only reads: no savepoint, no lease
+        await expect(
+          tx.atomic((nested) =>
+            nested.atomic(async (deeper) => {
+              await insert(deeper, 'Mallory'); // the first write: BEGIN, then sp2, then sp3
+              throw inner;
+            }),
+          ),
+        ).rejects.toBe(inner);
+        await insert(tx, 'Ada');
+      }),
+    );
+
+    expect(await names(pool)).toEqual(['Ada']);
+    expect(controlStatements(exec)).toEqual([
+      'BEGIN IMMEDIATE',
+      'SAVEPOINT sp2',
+      'SAVEPOINT sp3',
+      'ROLLBACK TO sp3; RELEASE sp3',
+      'ROLLBACK TO sp2; RELEASE sp2',
+      'COMMIT',
+    ]);
+  });
+
+  it('runs an outer write issued before a nested scope opened outside that scope’s savepoint', async () => {
+    const exec = vi.spyOn(Database.prototype, 'exec');
+    const inner = new Error('inner failed');
+
+    await pool.session((session) =>
+      session.atomic(async (tx) => {
+        const outer = insert(tx, 'Ada'); // issued, not yet awaited
+        await expect(
+          tx.atomic(async (nested) => {
+            await insert(nested, 'Mallory');
+            throw inner;
+          }),
+        ).rejects.toBe(inner);
+        await outer;
+      }),
+    );
+
+    expect(await names(pool)).toEqual(['Ada']);
+    expect(controlStatements(exec)).toEqual([
+      'BEGIN IMMEDIATE',
+      'SAVEPOINT sp2',
+      'ROLLBACK TO sp2; RELEASE sp2',
+      'COMMIT',
+    ]);
   });
 
   it('refuses two nested scopes opened at once from the same scope session', async () => {
@@ -246,9 +469,10 @@ describe('SqliteSessionPool', () => {
     expect(await names(pool)).toEqual(['Ada']);
   });
 
-  it('never interleaves two concurrent atomic sessions: the second waits, then sees the first', async () => {
+  it('serialises two atomic writers: the second reads at once, its first write waits for the first', async () => {
     const firstInserted = gate();
     const letFirstCommit = gate();
+    const secondRead = gate();
     const events: string[] = [];
 
     const first = pool.session((session) =>
@@ -262,18 +486,19 @@ describe('SqliteSessionPool', () => {
     await firstInserted.promise;
     const second = pool.session((session) =>
       session.atomic(async (tx) => {
-        const db = extractConnection(tx);
-        const row = await db.get<{ count: number }>('SELECT count(*) AS count FROM customers');
-        events.push(`second sees ${row?.count}`);
-        await db.run('INSERT INTO customers (name) VALUES (?)', ['Grace']);
+        events.push(`second reads ${await count(tx)}`); // committed data: not Ada yet
+        secondRead.open();
+        await insert(tx, 'Grace'); // waits for first's COMMIT
+        events.push(`second wrote, reads ${await count(tx)}`);
       }),
     );
-    await sleep(20);
-    expect(events).toEqual([]);
+    await secondRead.promise;
+    await settle();
+    expect(events).toEqual(['second reads 0']);
     letFirstCommit.open();
 
     await expect(Promise.all([first, second])).resolves.toBeDefined();
-    expect(events).toEqual(['first done', 'second sees 1']);
+    expect(events).toEqual(['second reads 0', 'first done', 'second wrote, reads 2']);
     expect(await names(pool)).toEqual(['Ada', 'Grace']);
   });
 
@@ -414,6 +639,31 @@ describe('SqliteSessionPool', () => {
     expect(await names(open())).toEqual([]);
   });
 
+  it('close() closes the writer and the read-only connection, once', () => {
+    const close = vi.spyOn(Database.prototype, 'close');
+
+    pool.close();
+    pool.close();
+
+    const closed = close.mock.contexts as Database.Database[];
+    // The reader first: the writer, closing last, checkpoints the WAL into the file.
+    expect(closed.map((db) => db.readonly)).toEqual([true, false]);
+    expect(closed.map((db) => db.open)).toEqual([false, false]);
+  });
+
+  it('fails every statement after close() with a clear error', async () => {
+    await pool.session(async (session) => {
+      const db = extractConnection(session);
+      pool.close();
+
+      await expect(db.get('SELECT 1')).rejects.toThrow(/database is closed/);
+      await expect(insert(session, 'Ada')).rejects.toThrow(/database is closed/);
+      await expect(session.atomic((tx) => count(tx))).rejects.toThrow(/database is closed/);
+      await expect(session.atomic((tx) => insert(tx, 'Ada'))).rejects.toThrow(/database is closed/);
+    });
+    await expect(pool.migrate(SCHEMA)).rejects.toThrow(/database is closed/);
+  });
+
   it('emits atomic signals with the outcome', async () => {
     const ended: AtomicEndedEvent[] = [];
     pool.signals.atomicEnded.connect((event) => ended.push(event));
@@ -437,6 +687,78 @@ describe('SqliteSessionPool', () => {
     await memory.session((session) => session.atomic((tx) => insert(tx, 'Ada')));
 
     expect(await names(memory)).toEqual(['Ada']);
+  });
+
+  describe('on an in-memory database (one connection)', () => {
+    let memory: SqliteSessionPool;
+
+    beforeEach(async () => {
+      memory = new SqliteSessionPool({ path: ':memory:' });
+      opened.push(memory);
+      await memory.migrate(SCHEMA);
+    });
+
+    it('a read waits for a scope’s open transaction and sees only what it committed', async () => {
+      const inserted = gate();
+      const vault = gate();
+      const events: string[] = [];
+
+      const writer = memory.session((session) =>
+        session.atomic(async (tx) => {
+          await insert(tx, 'Ada');
+          inserted.open();
+          await vault.promise;
+          events.push('writer commits');
+        }),
+      );
+      await inserted.promise;
+      const reader = names(memory).then((rows) => events.push(`reader sees ${rows.join()}`));
+      await settle();
+      expect(events).toEqual([]);
+      events.push('vault answers');
+      vault.open();
+      await Promise.all([writer, reader]);
+
+      expect(events).toEqual(['vault answers', 'writer commits', 'reader sees Ada']);
+    });
+
+    it('a read never sees the rows of a scope that rolls back', async () => {
+      const inserted = gate();
+      const vault = gate();
+      const failure = new Error('Vault said no');
+
+      const writer = memory.session((session) =>
+        session.atomic(async (tx) => {
+          await insert(tx, 'Mallory');
+          inserted.open();
+          await vault.promise;
+          throw failure;
+        }),
+      );
+      await inserted.promise;
+      const reader = names(memory);
+      vault.open();
+
+      await expect(writer).rejects.toBe(failure);
+      expect(await reader).toEqual([]);
+    });
+
+    it('takes the lease for just the read, and begins nothing before a scope’s first write', async () => {
+      const exec = vi.spyOn(Database.prototype, 'exec');
+      const acquire = vi.spyOn(ConnectionLease.prototype, 'acquire');
+
+      await memory.session((session) =>
+        session.atomic(async (tx) => {
+          expect(await count(tx)).toBe(0);
+          expect(controlStatements(exec)).toEqual([]);
+          await insert(tx, 'Ada');
+          expect(await count(tx)).toBe(1);
+        }),
+      );
+
+      expect(acquire).toHaveBeenCalledTimes(2); // the read, then the transaction
+      expect(controlStatements(exec)).toEqual(['BEGIN IMMEDIATE', 'COMMIT']);
+    });
   });
 
   describe('in a CompositeSessionPool with the REST pool', () => {

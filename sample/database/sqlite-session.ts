@@ -1,7 +1,14 @@
-import Database from 'better-sqlite3';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BaseSession, KmsSessionError, type SessionScope } from '@ascetic-ddd/nestjs-kms';
-import type { ConnectionLease, ReleaseLease } from './connection-lease.js';
+import type { ReleaseLease } from './connection-lease.js';
 import { DatabaseBusyError } from './database-busy.error.js';
+import {
+  isBusy,
+  isRead,
+  type PreparedConnection,
+  type SqliteConnections,
+  type Statement,
+} from './sqlite-connections.js';
 
 /**
  * Statement parameters, as better-sqlite3 binds them: positional (`?`) values in an array, or
@@ -9,28 +16,30 @@ import { DatabaseBusyError } from './database-busy.error.js';
  */
 export type SqlParams = readonly unknown[] | Readonly<Record<string, unknown>>;
 
-type Statement = Database.Statement<unknown[], unknown>;
-
 const SCOPE_ENDED =
   'The atomic scope has ended: use a session only inside the callback that received it.';
 const SESSION_ENDED_WHILE_WAITING =
   'The session ended while a statement waited for the database: await every statement ' +
   'inside the session callback.';
 
-/** What the sessions of one {@link SqliteSessionPool} share; built by the pool. @internal */
-export interface SqliteConnection {
-  readonly db: Database.Database;
-  readonly lease: ConnectionLease;
-  readonly leaseTimeoutMs: number;
-  /** Prepared statements by SQL text, reused by every session of the pool. */
-  readonly statements: Map<string, Statement>;
+/** Longest pause between two attempts of a read that found the database file locked. */
+const READ_RETRY_MAX_DELAY_MS = 50;
+
+/** The savepoint of an open nested atomic scope. */
+interface Savepoint {
+  readonly name: string;
+  /** The nested scope's depth: statements of this depth or deeper run inside the savepoint. */
+  readonly depth: number;
+  /** Whether `SAVEPOINT name` was issued; not before a statement of the scope needed it. */
+  issued: boolean;
 }
 
 /**
- * The transaction of one outermost atomic scope. It begins lazily, at the scope's first
- * statement (lease, then `BEGIN IMMEDIATE`), and holds the lease until the scope ends, so a
- * request that calls Vault before touching the database does not keep other requests waiting
- * meanwhile. Nested scopes share it through savepoints.
+ * The write transaction of one outermost atomic scope. It begins lazily, at the scope's first
+ * WRITE (lease, then `BEGIN IMMEDIATE`), and holds the lease until the scope ends; the reads
+ * before it need neither. Nested scopes share it through savepoints, issued lazily too: at the
+ * first statement that runs in the transaction from the nested scope (or a deeper one), after
+ * `BEGIN` and after the savepoints of the scopes around it.
  * @internal
  */
 export class SqliteTransaction {
@@ -39,8 +48,18 @@ export class SqliteTransaction {
   #ended = false;
   /** Set when a nested scope's work could not be undone: the transaction may only roll back. */
   #doomed: unknown;
+  /** The savepoints of the open nested scopes, outermost first. */
+  readonly #savepoints: Savepoint[] = [];
 
-  constructor(private readonly connection: SqliteConnection) {}
+  constructor(private readonly connections: SqliteConnections) {}
+
+  /**
+   * True once a write asked for the transaction (even while it waits for the lease): from then
+   * on every statement of the scope, reads included, runs in it.
+   */
+  get writing(): boolean {
+    return this.#begun !== undefined;
+  }
 
   /** Takes the lease and begins, once; concurrent and later callers share that begin. */
   begin(): Promise<void> {
@@ -53,10 +72,26 @@ export class SqliteTransaction {
     return this.#begun;
   }
 
-  /** Commits (nothing to do if the scope never ran a statement) and frees the connection. */
+  /**
+   * Called (after {@link begin}) just before a statement of the scope at `depth` runs in the
+   * transaction: issues the savepoints of the nested scopes around it not issued yet, outermost
+   * first. A statement of an outer scope issued before a nested scope opened thus runs before
+   * that scope's savepoint, and is kept if the nested scope rolls back.
+   */
+  enter(depth: number): void {
+    for (const savepoint of this.#savepoints) {
+      if (savepoint.depth > depth) return;
+      if (!savepoint.issued) {
+        this.connections.writer.db.exec(`SAVEPOINT ${savepoint.name}`);
+        savepoint.issued = true;
+      }
+    }
+  }
+
+  /** Commits (nothing to do if the scope never wrote) and frees the connection. */
   commit(): void {
     if (!this.#settle()) return;
-    const { db } = this.connection;
+    const { db } = this.connections.writer;
     try {
       if (this.#doomed !== undefined) {
         throw new Error('Rolled back: a failed nested atomic scope could not be undone.', {
@@ -66,57 +101,73 @@ export class SqliteTransaction {
       db.exec('COMMIT');
     } catch (error) {
       // A failed COMMIT (e.g. a deferred foreign key) leaves the transaction open.
-      rollbackQuietly(db);
+      rollbackQuietly(this.connections.writer);
       throw error;
     } finally {
       this.#free();
     }
   }
 
-  /** Rolls back (nothing to do if the scope never ran a statement) and frees the connection. */
+  /** Rolls back (nothing to do if the scope never wrote) and frees the connection. */
   rollback(): void {
     if (!this.#settle()) return;
     try {
-      rollbackQuietly(this.connection.db);
+      rollbackQuietly(this.connections.writer);
     } finally {
       this.#free();
     }
   }
 
-  /** Runs `work` inside `SAVEPOINT name`: released when it resolves, undone when it rejects. */
-  async savepoint<T>(name: string, work: () => Promise<T>): Promise<T> {
-    const { db } = this.connection;
-    db.exec(`SAVEPOINT ${name}`);
+  /**
+   * Runs the work of the nested scope at `depth` inside `SAVEPOINT name` — issued by
+   * {@link enter} only if the work runs a statement in the transaction — released when it
+   * resolves, undone when it rejects. A nested scope that only reads issues nothing.
+   */
+  async savepoint<T>(name: string, depth: number, work: () => Promise<T>): Promise<T> {
+    const savepoint: Savepoint = { name, depth, issued: false };
+    this.#savepoints.push(savepoint);
     let result: T;
     try {
       result = await work();
     } catch (error) {
-      try {
-        // SQLite rolls the whole transaction back by itself after some errors (SQLITE_FULL…).
-        if (db.inTransaction) db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
-      } catch (undo) {
-        this.#doomed = undo;
-      }
+      this.#forget(savepoint);
+      if (savepoint.issued) this.#undo(name);
       throw error;
     }
-    db.exec(`RELEASE ${name}`);
+    this.#forget(savepoint);
+    if (savepoint.issued) this.connections.writer.db.exec(`RELEASE ${name}`);
     return result;
   }
 
   async #acquireAndBegin(): Promise<void> {
-    const { db, lease, leaseTimeoutMs } = this.connection;
+    const { writer, lease, leaseTimeoutMs } = this.connections;
     const release = await lease.acquire(leaseTimeoutMs);
     if (this.#ended) {
       release();
       throw new KmsSessionError(SCOPE_ENDED);
     }
     try {
-      translateBusy(() => db.exec('BEGIN IMMEDIATE'));
+      translateBusy(() => writer.db.exec('BEGIN IMMEDIATE'));
     } catch (error) {
       release();
       throw error;
     }
     this.#release = release;
+  }
+
+  #undo(name: string): void {
+    const { db } = this.connections.writer;
+    try {
+      // SQLite rolls the whole transaction back by itself after some errors (SQLITE_FULL…).
+      if (db.inTransaction) db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+    } catch (undo) {
+      this.#doomed = undo;
+    }
+  }
+
+  #forget(savepoint: Savepoint): void {
+    const index = this.#savepoints.indexOf(savepoint);
+    if (index >= 0) this.#savepoints.splice(index, 1);
   }
 
   /**
@@ -135,24 +186,39 @@ export class SqliteTransaction {
 }
 
 /**
- * A session over the pool's one SQLite connection (get it with {@link extractConnection}).
+ * A session of a {@link SqliteSessionPool} (get it with {@link extractConnection}).
  *
- * - Outside an atomic scope each statement runs on its own, in autocommit: it takes the lease,
- *   runs, and gives the lease back.
- * - The outermost atomic scope is one transaction, begun at its first statement and holding the
- *   lease until the scope ends: `COMMIT` when the work resolves, `ROLLBACK` when it rejects. A
- *   scope that ran no statement takes no lease.
- * - A nested scope is a savepoint: undone when its work rejects, while the outer transaction
- *   goes on.
+ * - A read — a query that changes nothing (`SELECT`, `WITH … SELECT`, `PRAGMA name`), as opposed
+ *   to `INSERT … RETURNING` — outside a write transaction (in the session itself, or in an atomic
+ *   scope before its first write) reads the latest committed data without waiting for any writer:
+ *   on the pool's read-only connection for a file database; for `:memory:`, on the one connection
+ *   under the lease, for that statement only. Two reads may see different commits.
+ * - A write outside an atomic scope runs on its own, in autocommit: it takes the lease, runs, and
+ *   gives the lease back.
+ * - The outermost atomic scope writes in one transaction, begun at its first WRITE and holding the
+ *   lease until the scope ends: `COMMIT` when the work resolves, `ROLLBACK` when it rejects. From
+ *   its first write on, every statement of the scope — reads included — runs in that transaction
+ *   and sees the scope's own writes. A scope that never wrote takes no lease.
+ * - A nested scope is a savepoint, issued when it first runs a statement in the transaction:
+ *   undone when its work rejects, while the outer transaction goes on.
  *
- * Statements of one scope may run concurrently (`Promise.all`); they share the scope's lease.
- * Do not open another session of the same pool inside an atomic scope and write through it: it
- * would wait for the lease the scope holds, until {@link DatabaseBusyError}.
+ * Hence: do a scope's reads and slow calls (Vault) BEFORE its first write when you can; after it,
+ * every other writer waits for the scope to end. And a decision taken on a read before the first
+ * write may be stale by the time the scope writes: when it must be atomic, write first (e.g.
+ * `INSERT OR IGNORE`, then `SELECT`) or let the write check it (compare-and-set
+ * `UPDATE … WHERE col = expected`, then look at `changes`).
+ *
+ * Statements of one scope may run concurrently (`Promise.all`); they share the scope's
+ * transaction. Do not open another session of the same pool inside an atomic scope that wrote
+ * and write through it (or read through it, with `:memory:`): it would wait for the lease the
+ * scope holds, until {@link DatabaseBusyError}. Connection state (TEMP tables, pragmas set with
+ * `run`) lives on the writer: a query the read-only connection cannot prepare (it names a TEMP
+ * table) runs as a write would.
  */
 export class SqliteSession extends BaseSession {
   /** Built by {@link SqliteSessionPool}; `transaction` is the enclosing atomic scope's. */
   constructor(
-    private readonly connection: SqliteConnection,
+    private readonly connections: SqliteConnections,
     scope: SessionScope,
     private readonly transaction?: SqliteTransaction,
   ) {
@@ -182,10 +248,10 @@ export class SqliteSession extends BaseSession {
   ): Promise<T> {
     const outer = this.transaction;
     if (!outer) {
-      const transaction = new SqliteTransaction(this.connection);
+      const transaction = new SqliteTransaction(this.connections);
       let result: T;
       try {
-        result = await run(new SqliteSession(this.connection, scope, transaction));
+        result = await run(new SqliteSession(this.connections, scope, transaction));
       } catch (error) {
         transaction.rollback();
         throw error;
@@ -193,28 +259,83 @@ export class SqliteSession extends BaseSession {
       transaction.commit();
       return result;
     }
-    await outer.begin();
-    // While we waited, this session may have ended or opened another scope.
-    this.assertUsable();
-    return outer.savepoint(`sp${scope.depth}`, () =>
-      run(new SqliteSession(this.connection, scope, outer)),
+    return outer.savepoint(`sp${scope.depth}`, scope.depth, () =>
+      run(new SqliteSession(this.connections, scope, outer)),
     );
   }
 
   async #execute<R>(sql: string, step: (statement: Statement) => R): Promise<R> {
     this.assertUsable();
-    const { transaction, connection } = this;
-    if (transaction) {
-      await transaction.begin();
-      this.#assertStillActive();
-      return translateBusy(() => step(prepare(connection, sql)));
+    const { transaction, connections } = this;
+    connections.assertOpen();
+    if (transaction?.writing) return this.#inTransaction(transaction, sql, step);
+    const { reader, writer } = connections;
+    if (reader) {
+      const read = await this.#readCommitted(reader, sql, step);
+      if (read) return read.result;
+    } else if (isRead(translateBusy(() => writer.prepare(sql)))) {
+      // One connection: wait for any open transaction to end, or the read would see its rows.
+      return this.#autocommit(sql, step);
     }
-    const release = await connection.lease.acquire(connection.leaseTimeoutMs);
+    return transaction ? this.#inTransaction(transaction, sql, step) : this.#autocommit(sql, step);
+  }
+
+  /** Runs `step` in the scope's transaction, beginning it if needed. */
+  async #inTransaction<R>(
+    transaction: SqliteTransaction,
+    sql: string,
+    step: (statement: Statement) => R,
+  ): Promise<R> {
+    await transaction.begin();
+    this.#assertStillActive();
+    this.connections.assertOpen();
+    transaction.enter(this.depth);
+    return translateBusy(() => step(this.connections.writer.prepare(sql)));
+  }
+
+  /** Runs `step` on the writer on its own (autocommit), holding the lease while it runs. */
+  async #autocommit<R>(sql: string, step: (statement: Statement) => R): Promise<R> {
+    const { lease, leaseTimeoutMs, writer } = this.connections;
+    const release = await lease.acquire(leaseTimeoutMs);
     try {
       this.#assertStillActive();
-      return translateBusy(() => step(prepare(connection, sql)));
+      this.connections.assertOpen();
+      return translateBusy(() => step(writer.prepare(sql)));
     } finally {
       release();
+    }
+  }
+
+  /**
+   * If `sql` only reads, runs it on the read-only connection (no lease: WAL readers never wait
+   * for the writer) and returns its result; returns `undefined` for anything else, and for a
+   * statement that connection cannot prepare (the writer runs those). Only another process can
+   * make that connection busy (recovering the WAL after a crash, an exclusive lock): then it
+   * tries again after a short pause, without blocking the event loop, and fails with
+   * {@link DatabaseBusyError} once `leaseTimeoutMs` has passed.
+   */
+  async #readCommitted<R>(
+    reader: PreparedConnection,
+    sql: string,
+    step: (statement: Statement) => R,
+  ): Promise<{ readonly result: R } | undefined> {
+    const { connections } = this;
+    const deadline = Date.now() + connections.leaseTimeoutMs;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const statement = prepareIfPossible(reader, sql);
+        return statement && isRead(statement) ? { result: step(statement) } : undefined;
+      } catch (error) {
+        if (!isBusy(error)) throw error;
+        if (Date.now() >= deadline) {
+          throw new DatabaseBusyError('another process holds a lock on the database file', {
+            cause: error,
+          });
+        }
+      }
+      await sleep(Math.min(2 ** attempt, READ_RETRY_MAX_DELAY_MS));
+      this.#assertStillActive();
+      connections.assertOpen();
     }
   }
 
@@ -224,13 +345,18 @@ export class SqliteSession extends BaseSession {
   }
 }
 
-function prepare(connection: SqliteConnection, sql: string): Statement {
-  let statement = connection.statements.get(sql);
-  if (!statement) {
-    statement = connection.db.prepare(sql);
-    connection.statements.set(sql, statement);
+/**
+ * The statement prepared on `connection`, or `undefined` if it cannot be prepared there for
+ * another reason than SQLITE_BUSY: a statement naming a TEMP table (which lives on the writer)
+ * then runs on the writer, which also reports a syntax error as it would have.
+ */
+function prepareIfPossible(connection: PreparedConnection, sql: string): Statement | undefined {
+  try {
+    return connection.prepare(sql);
+  } catch (error) {
+    if (isBusy(error)) throw error;
+    return undefined;
   }
-  return statement;
 }
 
 function bind(params: SqlParams | undefined): unknown[] {
@@ -238,20 +364,20 @@ function bind(params: SqlParams | undefined): unknown[] {
   return Array.isArray(params) ? [...(params as readonly unknown[])] : [params];
 }
 
-function rollbackQuietly(db: Database.Database): void {
+function rollbackQuietly(writer: PreparedConnection): void {
   try {
-    if (db.inTransaction) db.exec('ROLLBACK');
+    if (writer.db.inTransaction) writer.db.exec('ROLLBACK');
   } catch {
     // The connection is gone or already rolled back; the caller rethrows the original error.
   }
 }
 
-/** SQLite's own SQLITE_BUSY (another process holds the write lock) as a retryable error. */
+/** SQLite's own SQLITE_BUSY (another process holds a lock) as a retryable error. */
 function translateBusy<R>(step: () => R): R {
   try {
     return step();
   } catch (error) {
-    if (error instanceof Database.SqliteError && error.code === 'SQLITE_BUSY') {
+    if (isBusy(error)) {
       throw new DatabaseBusyError('another connection holds the write lock', { cause: error });
     }
     throw error;
