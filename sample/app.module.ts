@@ -10,7 +10,7 @@ import { SqliteSessionPool } from './database/sqlite-session-pool.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { HealthController } from './health/health.controller.js';
 import { TenantKeysController } from './keys/tenant-keys.controller.js';
-import { RewrapTenantJob } from './keys/rewrap-tenant.job.js';
+import { RotateTenantKeyJob } from './keys/rotate-tenant-key.job.js';
 import { TenantKeysService } from './keys/tenant-keys.service.js';
 import { verifyKeyStoreBinding } from './settings/key-store-binding.js';
 import { readSampleSettings } from './settings/sample-settings.js';
@@ -67,7 +67,7 @@ class BackendsModule {}
     CustomersRepository,
     TenantsRepository,
     TenantKeysService,
-    RewrapTenantJob,
+    RotateTenantKeyJob,
     { provide: APP_FILTER, useClass: HttpErrorFilter },
   ],
 })

@@ -9,6 +9,7 @@ import {
 import { openRecord, sealRecord } from '../crypto/record-cipher.js';
 import { CustomerNotFoundError } from '../errors/customer-not-found.error.js';
 import { InvalidRequestError } from '../errors/invalid-request.error.js';
+import { explainStoredKeyError } from '../tenants/stored-key-errors.js';
 import { TenantsRepository } from '../tenants/tenants.repository.js';
 import type { Customer, CustomerData } from './customer.js';
 import { customerAad } from './customer-aad.js';
@@ -78,18 +79,19 @@ export class CustomersService {
   }
 
   private async decrypt(session: ISession, stored: StoredCustomer): Promise<Customer> {
-    const dek = await this.kms.decryptDek(
-      session,
-      stored.tenantId,
-      Buffer.from(stored.encryptedDek, 'utf8'),
-    );
+    const dek = await this.kms
+      .decryptDek(session, stored.tenantId, Buffer.from(stored.encryptedDek, 'utf8'))
+      .catch((error: unknown) =>
+        explainStoredKeyError(error, session, this.tenants, stored.tenantId),
+      );
+    let plaintext: Buffer | undefined;
     try {
-      const plaintext = openRecord(dek, stored.payload, customerAad(stored.tenantId, stored.id));
+      plaintext = openRecord(dek, stored.payload, customerAad(stored.tenantId, stored.id));
       const data = JSON.parse(plaintext.toString('utf8')) as CustomerData;
-      plaintext.fill(0);
       return { id: stored.id, name: data.name, email: data.email, notes: data.notes };
     } finally {
       dek.fill(0);
+      plaintext?.fill(0);
     }
   }
 }

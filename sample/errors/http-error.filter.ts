@@ -20,7 +20,8 @@ const RETRY_AFTER_SECONDS = '5';
 
 /**
  * Maps domain errors to HTTP: 400 bad input, 404 unknown record, 410 shredded tenant, 503 when
- * the key service or the database is unavailable (with Retry-After), 500 otherwise. Nest's own
+ * the key service or the database is unavailable (with Retry-After), 500 otherwise (the cause
+ * is logged, the client gets a generic message). Nest's own
  * HttpExceptions (unknown route, malformed JSON, body too large) keep Nest's answer.
  */
 @Catch()
@@ -42,6 +43,7 @@ export class HttpErrorFilter extends BaseExceptionFilter {
       throw new Error('HttpErrorFilter needs the HTTP adapter (register it with APP_FILTER).');
     const response: unknown = host.switchToHttp().getResponse();
     if (answer.statusCode >= 500) {
+      // The cause goes to the log (library messages are secret-free), never to the client.
       this.logger.error(`${answer.code}: ${describe(exception)}`);
     }
     if (answer.statusCode === 503) adapter.setHeader(response, 'Retry-After', RETRY_AFTER_SECONDS);
@@ -50,17 +52,15 @@ export class HttpErrorFilter extends BaseExceptionFilter {
 
   private answerFor(exception: unknown): ErrorBody | undefined {
     if (exception instanceof SampleError) {
-      return { statusCode: exception.status, code: exception.code, message: exception.message };
+      const message = exception.status >= 500 ? 'Internal server error' : exception.message;
+      return { statusCode: exception.status, code: exception.code, message };
     }
     if (exception instanceof KmsInvalidInputError) {
       return { statusCode: 400, code: 'invalid_request', message: exception.message };
     }
     if (exception instanceof KekNotFoundError) {
-      return {
-        statusCode: 410,
-        code: 'tenant_shredded',
-        message: "This tenant's key is gone (crypto-shredded): its data can never be read again.",
-      };
+      // A shredded tenant is answered 410 before any KMS call; a key missing otherwise is misplaced.
+      return { statusCode: 500, code: 'key_missing', message: 'Internal server error' };
     }
     if (exception instanceof KmsUnavailableError || exception instanceof DatabaseBusyError) {
       return {

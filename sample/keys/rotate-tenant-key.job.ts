@@ -1,22 +1,27 @@
 import { Injectable } from '@nestjs/common';
-import { KmsSessionHost, WithSession } from '@ascetic-ddd/nestjs-kms';
+import { WithSession } from '@ascetic-ddd/nestjs-kms';
 import { parseTenantId } from '../tenants/tenant-id.js';
 import { TenantKeysService } from './tenant-keys.service.js';
 
 /**
- * Rewrap outside HTTP — what a queue consumer or a nightly cron job after a rotation would call.
- * `@WithSession()` gives it the unit of work the interceptor gives a request: one SQLite
- * transaction plus the Vault session, committed when `run` resolves, rolled back if it throws.
+ * Rotate-and-rewrap outside HTTP — what a queue consumer or a scheduled job would run.
+ * `@WithSession()` gives it the unit of work the interceptor gives a request (the SQLite
+ * transaction plus the Vault session): the rotation commits when it succeeds; the rewrap that
+ * follows commits page by page in units of its own.
  */
 @Injectable()
-export class RewrapTenantJob {
-  constructor(
-    private readonly sessions: KmsSessionHost,
-    private readonly keys: TenantKeysService,
-  ) {}
+export class RotateTenantKeyJob {
+  constructor(private readonly keys: TenantKeysService) {}
+
+  async run(tenantId: string): Promise<{ version: number; rewrapped: number }> {
+    const id = parseTenantId(tenantId);
+    const { version } = await this.rotate(id);
+    const { rewrapped } = await this.keys.rewrap(id);
+    return { version, rewrapped };
+  }
 
   @WithSession()
-  async run(tenantId: string): Promise<{ rewrapped: number }> {
-    return this.keys.rewrap(this.sessions.session, parseTenantId(tenantId));
+  private rotate(tenantId: string): Promise<{ version: number }> {
+    return this.keys.rotate(tenantId);
   }
 }

@@ -1,69 +1,121 @@
 import { Injectable } from '@nestjs/common';
 import {
   InjectKeyManagementService,
+  KmsSessionHost,
   type IKeyManagementService,
   type ISession,
 } from '@ascetic-ddd/nestjs-kms';
 import { CustomersRepository } from '../customers/customers.repository.js';
+import { explainStoredKeyError } from '../tenants/stored-key-errors.js';
 import { TenantsRepository } from '../tenants/tenants.repository.js';
 
-/** How many rows rewrap reads at a time (bounds memory, not the transaction). */
-const REWRAP_PAGE = 500;
+/** How many rows one rewrap unit of work handles (one transaction, one commit). */
+const REWRAP_PAGE = 200;
 
-/** Key lifecycle of a tenant: rotate the KEK, rewrap stored DEKs, shred. */
+/** The KEK version a Vault ciphertext `vault:v<N>:…` was wrapped with. */
+function kekVersion(encryptedDek: string): number {
+  return Number(/^vault:v(\d+):/.exec(encryptedDek)?.[1] ?? 0);
+}
+
+interface RewrapPage {
+  readonly rewrapped: number;
+  /** The last row read (the next page starts after it); absent when the page was empty. */
+  readonly lastId: string | undefined;
+  readonly full: boolean;
+  readonly latestVersion: number;
+}
+
+/**
+ * Key lifecycle of a tenant: rotate the KEK, rewrap stored DEKs, shred. Works on the current
+ * unit of work through {@link KmsSessionHost}, and opens units of its own where a step must be
+ * committed on its own (a shredding tombstone, a page of rewrapped rows).
+ */
 @Injectable()
 export class TenantKeysService {
   constructor(
+    private readonly sessions: KmsSessionHost,
     @InjectKeyManagementService() private readonly kms: IKeyManagementService,
     private readonly customers: CustomersRepository,
     private readonly tenants: TenantsRepository,
   ) {}
 
-  /** A new KEK version for new DEKs; existing DEKs stay readable (old versions still decrypt). */
-  async rotate(session: ISession, tenantId: string): Promise<{ version: number }> {
+  /**
+   * A new KEK version for new DEKs; existing DEKs stay readable (old versions still decrypt).
+   * The tenant row is written first: its write lock serializes the rotation with a concurrent
+   * shred, which could otherwise see its key re-created by the rotation.
+   */
+  async rotate(tenantId: string): Promise<{ version: number }> {
+    const session = this.sessions.session;
     await this.tenants.ensureActive(session, tenantId);
     return { version: await this.kms.rotateKek(session, tenantId) };
   }
 
   /**
-   * Moves every stored DEK to the latest KEK version. Crash-safe: each row is updated in place
-   * from one valid wrapped DEK to another (the DEK, hence the payload, never changes), and the
-   * whole pass commits or rolls back with the request's transaction — at no moment is a record
-   * undecryptable. A row changed meanwhile by someone else is left as it is.
+   * Moves every stored DEK to the latest KEK version, a page at a time, each page its own
+   * committed unit of work. Crash-safe at every moment: a row only ever changes from one valid
+   * wrapped DEK to another (the DEK, hence the payload, never changes), so an interrupted pass
+   * leaves every record readable and the next pass resumes. Rows already on the latest version
+   * (learned from Vault's answers) cost no call; a row changed meanwhile by another writer is
+   * left as it is (compare-and-set).
    */
-  async rewrap(session: ISession, tenantId: string): Promise<{ rewrapped: number }> {
-    await this.tenants.ensureActive(session, tenantId);
+  async rewrap(tenantId: string): Promise<{ rewrapped: number }> {
+    await this.sessions.withSession((session) => this.tenants.assertNotShredded(session, tenantId));
     let rewrapped = 0;
     let after: string | undefined;
+    let latestVersion = 0;
     for (;;) {
-      const page = await this.customers.page(session, tenantId, REWRAP_PAGE, after);
-      for (const row of page) {
-        const next = await this.kms.rewrapDek(
-          session,
-          tenantId,
-          Buffer.from(row.encryptedDek, 'utf8'),
-        );
-        const replaced = await this.customers.replaceEncryptedDek(
-          session,
-          tenantId,
-          row.id,
-          row.encryptedDek,
-          next.toString('utf8'),
-        );
-        if (replaced) rewrapped += 1;
-      }
-      if (page.length < REWRAP_PAGE) return { rewrapped };
-      after = page.at(-1)?.id;
+      const page = await this.sessions.withSession(
+        (session) => this.rewrapPage(session, tenantId, after, latestVersion),
+        { propagation: 'requires-new' },
+      );
+      rewrapped += page.rewrapped;
+      latestVersion = page.latestVersion;
+      if (!page.full) return { rewrapped };
+      after = page.lastId;
     }
   }
 
   /**
-   * Crypto-shredding: records the tombstone, then destroys the KEK, in one unit of work. If
-   * Vault fails, the tombstone rolls back and nothing changed; if the commit fails after the key
-   * is gone, reads still answer 410 (the key is missing) and repeating the call completes it.
+   * Crypto-shredding. The tombstone is committed first, in a unit of work of its own; then the
+   * KEK is destroyed. If destroying fails, the tenant is already refused (410) and repeating the
+   * call finishes the job; a tenant is never left readable-but-keyless or resurrected by a
+   * concurrent write re-creating its key.
    */
-  async shred(session: ISession, tenantId: string): Promise<void> {
-    await this.tenants.markShredded(session, tenantId);
-    await this.kms.deleteKek(session, tenantId);
+  async shred(tenantId: string): Promise<void> {
+    await this.sessions.withSession((session) => this.tenants.markShredded(session, tenantId), {
+      propagation: 'requires-new',
+    });
+    await this.kms.deleteKek(this.sessions.session, tenantId);
+  }
+
+  private async rewrapPage(
+    session: ISession,
+    tenantId: string,
+    after: string | undefined,
+    knownLatest: number,
+  ): Promise<RewrapPage> {
+    // Reads and Vault calls first, the writes last: the write lock is held only for the updates.
+    const rows = await this.customers.page(session, tenantId, REWRAP_PAGE, after);
+    let latestVersion = knownLatest;
+    const updates: { id: string; from: string; to: string }[] = [];
+    for (const row of rows) {
+      if (latestVersion > 0 && kekVersion(row.encryptedDek) >= latestVersion) continue;
+      const next = await this.kms
+        .rewrapDek(session, tenantId, Buffer.from(row.encryptedDek, 'utf8'))
+        .catch((error: unknown) => explainStoredKeyError(error, session, this.tenants, tenantId));
+      const to = next.toString('utf8');
+      latestVersion = Math.max(latestVersion, kekVersion(to));
+      updates.push({ id: row.id, from: row.encryptedDek, to });
+    }
+    let rewrapped = 0;
+    for (const { id, from, to } of updates) {
+      if (await this.customers.replaceEncryptedDek(session, tenantId, id, from, to)) rewrapped += 1;
+    }
+    return {
+      rewrapped,
+      lastId: rows.at(-1)?.id,
+      full: rows.length === REWRAP_PAGE,
+      latestVersion,
+    };
   }
 }

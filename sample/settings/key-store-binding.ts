@@ -7,8 +7,9 @@ import type { VaultConnection } from './vault-connection.js';
 /**
  * Refuses to start when the database's records cannot have their keys where the app would look:
  * a database written with the embedded Transit server opened against a real Vault (or the
- * reverse), or an embedded keys file that went missing while records remain. Binds a new
- * database to the key store it is first used with.
+ * reverse), another Transit mount, or an embedded keys file that went missing while records
+ * remain. Binds a new database to the key store and mount it is first used with. (Vault's
+ * address is not bound: it may change legitimately, e.g. behind a new DNS name.)
  */
 export async function verifyKeyStoreBinding(
   database: SqliteSessionPool,
@@ -22,7 +23,17 @@ async function verify(session: ISession, vault: VaultConnection): Promise<void> 
   const bound = await db.get<{ value: string }>(
     "SELECT value FROM sample_meta WHERE key = 'key_store'",
   );
+  const mount = await db.get<{ value: string }>(
+    "SELECT value FROM sample_meta WHERE key = 'transit_mount'",
+  );
   const records = (await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM customers'))?.n ?? 0;
+  if (mount && mount.value !== vault.mount) {
+    throw new SampleConfigurationError(
+      `DATABASE_PATH holds records whose keys are in the Transit mount "${mount.value}", but ` +
+        `TRANSIT_MOUNT is "${vault.mount}": its records could not be decrypted. Set TRANSIT_MOUNT ` +
+        'back, or use another DATABASE_PATH.',
+    );
+  }
   if (bound && bound.value !== vault.keyStore) {
     throw new SampleConfigurationError(
       `DATABASE_PATH holds records whose keys are in the ${bound.value === 'vault' ? 'Vault at VAULT_ADDR' : 'embedded Transit server'}, ` +
@@ -36,7 +47,10 @@ async function verify(session: ISession, vault: VaultConnection): Promise<void> 
         'DATABASE_PATH cannot be decrypted. Restore the file, or point DATABASE_PATH at a new database.',
     );
   }
-  if (!bound) {
-    await db.run("INSERT INTO sample_meta (key, value) VALUES ('key_store', ?)", [vault.keyStore]);
-  }
+  await db.run("INSERT OR IGNORE INTO sample_meta (key, value) VALUES ('key_store', ?)", [
+    vault.keyStore,
+  ]);
+  await db.run("INSERT OR IGNORE INTO sample_meta (key, value) VALUES ('transit_mount', ?)", [
+    vault.mount,
+  ]);
 }

@@ -21,7 +21,8 @@ describe('sample app without VAULT_ADDR: the embedded Transit dev server', () =>
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const app = await sample.boot(undefined, embedded());
     const warnings = warn.mock.calls.map(([message]) => String(message));
-    expect(warnings.filter((m) => m.includes('VAULT_ADDR is not set'))).toHaveLength(1);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/VAULT_ADDR is not set/);
     expect(warnings.join('\n')).toMatch(/customers\.db\.transit-keys\.json/);
 
     const id = await createCustomer(app, 'acme', { name: 'Ann', email: 'ann@example.com' });
@@ -36,10 +37,13 @@ describe('sample app without VAULT_ADDR: the embedded Transit dev server', () =>
   });
 
   it('with an in-memory database, keys and records are both ephemeral (no keys file)', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const app = await sample.boot(undefined, { DATABASE_PATH: ':memory:' });
     const id = await createCustomer(app, 'acme', { name: 'Ann', email: 'ann@example.com' });
     await request(app.getHttpServer()).get(`/tenants/acme/customers/${id}`).expect(200);
+    // Where a keys file for ':memory:' would go (the working directory): nothing was written.
     expect(existsSync(`:memory:.transit-keys.json`)).toBe(false);
+    expect(String(warn.mock.calls[0]?.[0])).toMatch(/vanish when the process exits/);
   });
 
   it('refuses to start when the keys file of a database with records is missing', async () => {
@@ -60,6 +64,15 @@ describe('sample app without VAULT_ADDR: the embedded Transit dev server', () =>
     expect(failure).toBeInstanceOf(SampleConfigurationError);
     expect((failure as Error).message).toMatch(/embedded Transit server.*VAULT_ADDR/);
     expect((failure as Error).message).not.toContain(sample.vault.token);
+  });
+
+  it('refuses to open a database with another Transit mount than its records’ keys', async () => {
+    const app = await sample.boot();
+    await createCustomer(app, 'acme', { name: 'Ann', email: 'ann@example.com' });
+    await sample.close();
+    const failure = await bootFailure({ ...sample.env(), TRANSIT_MOUNT: 'other' });
+    expect(failure).toBeInstanceOf(SampleConfigurationError);
+    expect((failure as Error).message).toMatch(/mount "transit".*TRANSIT_MOUNT is "other"/);
   });
 
   it('refuses VAULT_ADDR without VAULT_TOKEN, naming the variable', async () => {

@@ -2,10 +2,30 @@ import { readFile } from 'node:fs/promises';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
+import {
+  InMemoryKeyManagementService,
+  KEY_MANAGEMENT_SERVICE,
+  KmsUnavailableError,
+  type ISession,
+  type TenantId,
+} from '../../lib/index.js';
+import { SqliteSessionPool } from '../../sample/database/sqlite-session-pool.js';
 import { createCustomer, readRows, useSampleFixture } from './support/sample-app.js';
 
 const sample = useSampleFixture();
 const boot = (): Promise<INestApplication> => sample.boot();
+
+/** A KMS whose key deletion succeeds in Vault but whose answer is lost (a timeout). */
+class DeleteThenTimeOut extends InMemoryKeyManagementService {
+  failDeletes = true;
+
+  override async deleteKek(session: ISession, tenantId: TenantId): Promise<void> {
+    await super.deleteKek(session, tenantId);
+    if (this.failDeletes) {
+      throw new KmsUnavailableError('Vault did not answer delete in time: test fault.', 'timeout');
+    }
+  }
+}
 
 interface Row {
   id: string;
@@ -91,7 +111,7 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
     });
   });
 
-  it('answers 410 when the key was destroyed behind the app’s back', async () => {
+  it('a key that vanished without a shred is a 500 key_missing, not a 410; DELETE records it', async () => {
     const http = (await boot()).getHttpServer();
     const id = await createCustomer(sample.app, 'initech', {
       name: 'Pat',
@@ -108,8 +128,50 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
       method: 'DELETE',
       headers,
     });
-    const response = await request(http).get(`/tenants/initech/customers/${id}`).expect(410);
-    expect(response.body.code).toBe('tenant_shredded');
+    const response = await request(http).get(`/tenants/initech/customers/${id}`).expect(500);
+    expect(response.body).toEqual({
+      statusCode: 500,
+      code: 'key_missing',
+      message: 'Internal server error',
+    });
+    await request(http).delete('/tenants/initech/kek').expect(204);
+    expect(
+      (await request(http).get(`/tenants/initech/customers/${id}`).expect(410)).body.code,
+    ).toBe('tenant_shredded');
+  });
+
+  it('a shred whose key deletion fails half-way keeps the tenant refused, and a retry completes it', async () => {
+    const kms = new DeleteThenTimeOut();
+    const http = (
+      await sample.boot((builder) => builder.overrideProvider(KEY_MANAGEMENT_SERVICE).useValue(kms))
+    ).getHttpServer();
+    const id = await createCustomer(sample.app, 'acme', { name: 'Ann', email: 'ann@example.com' });
+    // Vault deleted the key but the answer was lost: the client sees 503.
+    await request(http).delete('/tenants/acme/kek').expect(503);
+    const callsAfterShred = kms.calls.length;
+    // The tombstone was committed first: no read, no write, no new key for acme.
+    await request(http).get(`/tenants/acme/customers/${id}`).expect(410);
+    await request(http)
+      .post('/tenants/acme/customers')
+      .send({ name: 'Bob', email: 'bob@example.com' })
+      .expect(410);
+    await request(http).post('/tenants/acme/kek/rotate').expect(410);
+    expect(kms.calls.length).toBe(callsAfterShred);
+    kms.failDeletes = false;
+    await request(http).delete('/tenants/acme/kek').expect(204);
+  });
+
+  it('a malformed wrapped DEK in storage is damaged data (500), not the client’s bad request', async () => {
+    await boot();
+    const id = await createCustomer(sample.app, 'acme', { name: 'Ann', email: 'ann@example.com' });
+    await sample.close();
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(sample.databasePath);
+    db.prepare("UPDATE customers SET encrypted_dek = 'vault:v1:AAAA' WHERE id = ?").run(id);
+    db.close();
+    const http = (await boot()).getHttpServer();
+    const response = await request(http).get(`/tenants/acme/customers/${id}`).expect(500);
+    expect(response.body.code).toBe('record_integrity');
   });
 
   it('a record moved to another tenant or id fails its integrity check instead of leaking', async () => {
@@ -133,5 +195,15 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
       message: expect.any(String),
     });
     expect(JSON.stringify(response.body)).not.toMatch(/Bob|bob@/);
+  });
+
+  it('health answers 503 when the database is down, naming it', async () => {
+    const http = (await boot()).getHttpServer();
+    sample.app.get(SqliteSessionPool).close();
+    expect((await request(http).get('/health').expect(503)).body).toEqual({
+      status: 'error',
+      kms: 'up',
+      database: 'down',
+    });
   });
 });

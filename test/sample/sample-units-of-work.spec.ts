@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import {
   InMemoryKeyManagementService,
   KEY_MANAGEMENT_SERVICE,
+  KmsSessionHost,
   KmsUnavailableError,
   RestSession,
   SESSION_POOL,
@@ -11,12 +12,27 @@ import {
   type TenantId,
 } from '../../lib/index.js';
 import { CustomersRepository } from '../../sample/customers/customers.repository.js';
-import { RewrapTenantJob } from '../../sample/keys/rewrap-tenant.job.js';
+import { RotateTenantKeyJob } from '../../sample/keys/rotate-tenant-key.job.js';
 import { SqliteSession } from '../../sample/database/sqlite-session.js';
 import { closedPort } from '../support/scripted-server.js';
 import { createCustomer, readRows, useSampleFixture } from './support/sample-app.js';
 
 const sample = useSampleFixture();
+
+/** In-memory KMS that cannot generate DEKs for one tenant (its calls fail as an unreachable Vault's). */
+class DoomedTenantKms extends InMemoryKeyManagementService {
+  constructor(private readonly doomed: string) {
+    super();
+  }
+
+  override async generateDek(session: ISession, tenantId: TenantId) {
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    if (tenantId === this.doomed) {
+      throw new KmsUnavailableError('Vault is unavailable for datakey: test fault.', 'network');
+    }
+    return super.generateDek(session, tenantId);
+  }
+}
 
 /** In-memory KMS whose n-th rewrap fails as an unreachable Vault would. */
 class RewrapFailsAt extends InMemoryKeyManagementService {
@@ -86,7 +102,7 @@ describe('sample app: a failing request leaves nothing half-written', () => {
 });
 
 describe('sample app: the same unit of work outside HTTP', () => {
-  it('a job (queue, cron) rewraps in its own committed session, or rolls back on failure', async () => {
+  it('a job (queue, cron) rotates in its own committed unit of work; a failed rewrap page rolls back', async () => {
     const kms = new RewrapFailsAt(2);
     const app = await sample.boot((builder) =>
       builder.overrideProvider(KEY_MANAGEMENT_SERVICE).useValue(kms),
@@ -94,32 +110,37 @@ describe('sample app: the same unit of work outside HTTP', () => {
     for (const n of [1, 2]) {
       await createCustomer(app, 'acme', { name: `C${n}`, email: `c${n}@example.com` });
     }
-    await request(app.getHttpServer()).post('/tenants/acme/kek/rotate').expect(200);
-    const before = readRows(
-      sample.databasePath,
-      'SELECT encrypted_dek FROM customers ORDER BY seq',
-    );
-    const job = app.get(RewrapTenantJob);
+    const dekVersions = () =>
+      readRows<{ encrypted_dek: string }>(
+        sample.databasePath,
+        'SELECT encrypted_dek FROM customers ORDER BY seq',
+      ).map((row) => row.encrypted_dek.slice(0, 9));
+    const job = app.get(RotateTenantKeyJob);
 
+    // The rotation committed; the second rewrap failed, so the page (both rows) rolled back.
     await expect(job.run('acme')).rejects.toBeInstanceOf(KmsUnavailableError);
-    expect(
-      readRows(sample.databasePath, 'SELECT encrypted_dek FROM customers ORDER BY seq'),
-    ).toEqual(before);
+    expect(dekVersions()).toEqual(['vault:v1:', 'vault:v1:']);
+    expect(kms.calls.filter((call) => call.operation === 'rotateKek')).toHaveLength(1);
 
-    expect(await job.run('acme')).toEqual({ rewrapped: 2 });
-    const after = readRows<{ encrypted_dek: string }>(
-      sample.databasePath,
-      'SELECT encrypted_dek FROM customers ORDER BY seq',
-    );
-    expect(after.map((row) => row.encrypted_dek.slice(0, 9))).toEqual(['vault:v2:', 'vault:v2:']);
+    expect(await job.run('acme')).toEqual({ version: 3, rewrapped: 2 });
+    expect(dekVersions()).toEqual(['vault:v3:', 'vault:v3:']);
+    expect(readRows(sample.databasePath, 'SELECT id FROM tenants')).toEqual([{ id: 'acme' }]);
   });
 });
 
 describe('sample app: concurrency and sessions', () => {
-  it('parallel requests across tenants stay isolated', async () => {
-    const app = await sample.boot();
+  it('parallel requests across tenants stay isolated, failing ones leaving nothing', async () => {
+    const kms = new DoomedTenantKms('doomed');
+    const app = await sample.boot((builder) =>
+      builder.overrideProvider(KEY_MANAGEMENT_SERVICE).useValue(kms),
+    );
     const http = app.getHttpServer();
     const tenants = Array.from({ length: 8 }, (_, i) => `tenant${i}`);
+    const doomed = Array.from({ length: 10 }, (_, n) =>
+      request(http)
+        .post('/tenants/doomed/customers')
+        .send({ name: `D${n}`, email: 'd@x.example' }),
+    );
     const created = await Promise.all(
       tenants.flatMap((tenant) =>
         [1, 2, 3, 4, 5].map(async (n) => {
@@ -131,6 +152,10 @@ describe('sample app: concurrency and sessions', () => {
         }),
       ),
     );
+    for (const failed of await Promise.all(doomed)) expect(failed.status).toBe(503);
+    // The failing tenant's requests wrote their tenant row before the KMS failed: all rolled back.
+    expect(readRows(sample.databasePath, "SELECT * FROM tenants WHERE id = 'doomed'")).toEqual([]);
+    expect(readRows(sample.databasePath, 'SELECT id FROM customers')).toHaveLength(40);
     const lists = await Promise.all(
       tenants.map((tenant) => request(http).get(`/tenants/${tenant}/customers`).expect(200)),
     );
@@ -158,6 +183,23 @@ describe('sample app: concurrency and sessions', () => {
     const opened: string[] = [];
     const pool = app.get<ISessionPool>(SESSION_POOL);
     pool.signals.atomicStarted.connect((event) => opened.push(`${event.sessionId}/${event.depth}`));
+    // The interceptor's session: what KmsSessionHost.withSession hands the request's work.
+    const interceptorSessions: ISession[] = [];
+    const withSession = KmsSessionHost.prototype.withSession;
+    vi.spyOn(KmsSessionHost.prototype, 'withSession').mockImplementation(function (
+      this: KmsSessionHost,
+      work,
+      options,
+    ) {
+      return withSession.call(
+        this,
+        (session) => {
+          interceptorSessions.push(session);
+          return work(session);
+        },
+        options,
+      );
+    });
     const inserted: ISession[] = [];
     const insert = CustomersRepository.prototype.insert;
     vi.spyOn(CustomersRepository.prototype, 'insert').mockImplementation(function (
@@ -172,7 +214,9 @@ describe('sample app: concurrency and sessions', () => {
     await createCustomer(app, 'acme', { name: 'Ann', email: 'ann@example.com' });
 
     expect(opened).toHaveLength(1); // one unit of work for the request
-    const [session] = inserted;
+    expect(interceptorSessions).toHaveLength(1);
+    const [session] = interceptorSessions;
+    expect(inserted).toEqual([session]);
     expect(`${(session as unknown as { sessionId: string }).sessionId}/1`).toBe(opened[0]);
     expect(kms.calls.map((call) => call.operation)).toEqual(['generateDek']);
     expect(kms.calls[0]!.session).toBe(session);
