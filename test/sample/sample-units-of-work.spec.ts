@@ -34,6 +34,33 @@ class DoomedTenantKms extends InMemoryKeyManagementService {
   }
 }
 
+/** In-memory KMS whose rotations wait until the test opens the gate (a slow Vault). */
+class GatedRotationKms extends InMemoryKeyManagementService {
+  readonly rotationEntered: Promise<void>;
+  private entered!: () => void;
+  private gate!: () => void;
+  private readonly gateOpen = new Promise<void>((resolve) => {
+    this.gate = resolve;
+  });
+
+  constructor() {
+    super();
+    this.rotationEntered = new Promise<void>((resolve) => {
+      this.entered = resolve;
+    });
+  }
+
+  openGate(): void {
+    this.gate();
+  }
+
+  override async rotateKek(session: ISession, tenantId: TenantId): Promise<number> {
+    this.entered();
+    await this.gateOpen;
+    return super.rotateKek(session, tenantId);
+  }
+}
+
 /** In-memory KMS whose n-th rewrap fails as an unreachable Vault would. */
 class RewrapFailsAt extends InMemoryKeyManagementService {
   private rewraps = 0;
@@ -173,6 +200,28 @@ describe('sample app: concurrency and sessions', () => {
       expect(read.status).toBe(200);
       expect(read.body.name).toBe(`${created[i]!.tenant} customer ${created[i]!.n}`);
     });
+  });
+
+  it('a slow Vault call of one tenant does not hold up another tenant’s reads', async () => {
+    const kms = new GatedRotationKms();
+    const app = await sample.boot((builder) =>
+      builder.overrideProvider(KEY_MANAGEMENT_SERVICE).useValue(kms),
+    );
+    const http = app.getHttpServer();
+    const eve = await createCustomer(app, 'globex', { name: 'Eve', email: 'eve@example.org' });
+    const rotation = request(http)
+      .post('/tenants/acme/kek/rotate')
+      .then((r) => r.status);
+    await kms.rotationEntered; // acme's request holds its write transaction, waiting on "Vault"
+    const read = await request(http).get(`/tenants/globex/customers/${eve}`);
+    expect(read.status).toBe(200);
+    expect(
+      await request(http)
+        .get('/health')
+        .then((r) => r.status),
+    ).toBe(200);
+    kms.openGate();
+    expect(await rotation).toBe(200);
   });
 
   it('the interceptor’s session is the one the repository and the KMS used', async () => {
