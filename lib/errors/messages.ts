@@ -36,6 +36,10 @@ export const messages = {
     'No session is active here: mount SessionInterceptor (the mountInterceptor option, ' +
     'APP_INTERCEPTOR or @UseInterceptors) for HTTP handlers, and run other work through ' +
     'KmsSessionHost.withSession(...) or @WithSession().',
+  unitOfWorkEnded: (): string =>
+    'The unit of work this code belongs to has ended (its request answered or was abandoned): ' +
+    'its session can no longer be used, and work joining it would escape its commit. Await the ' +
+    "work inside the request, or run it with withSession(fn, { propagation: 'requires-new' }).",
   requestAbandoned: (): string =>
     'The response was abandoned before the handler finished (e.g. an outer timeout): its unit of ' +
     'work was rolled back.',

@@ -1,14 +1,5 @@
 import { createParamDecorator } from '@nestjs/common';
-import { KmsSessionError } from '../errors/kms-session.error.js';
-import { messages } from '../errors/messages.js';
-import type { ISession } from '../interfaces/session.interface.js';
-import { activeSession } from './session-context.js';
-
-function currentSession(): ISession {
-  const session = activeSession();
-  if (!session) throw new KmsSessionError(messages.noCurrentSession());
-  return session;
-}
+import { requireActiveSession } from './session-context.js';
 
 /**
  * Injects the request's atomic session into a handler parameter:
@@ -16,4 +7,6 @@ function currentSession(): ISession {
  * without it the request fails with a KmsSessionError.
  * @publicApi
  */
-export const CurrentSession: () => ParameterDecorator = createParamDecorator(currentSession);
+export const CurrentSession: () => ParameterDecorator = createParamDecorator(() =>
+  requireActiveSession(),
+);

@@ -3,7 +3,12 @@ import { KmsSessionError } from '../errors/kms-session.error.js';
 import { messages } from '../errors/messages.js';
 import type { ISession, ISessionPool } from '../interfaces/session.interface.js';
 import { SESSION_POOL } from '../kms.constants.js';
-import { activeSession, runWithSession } from './session-context.js';
+import {
+  activeSession,
+  currentSession,
+  requireActiveSession,
+  runWithSession,
+} from './session-context.js';
 import type { WithSessionOptions } from './session-propagation.js';
 
 /**
@@ -24,9 +29,7 @@ export class KmsSessionHost {
    * code that outlived the request that started it).
    */
   get session(): ISession {
-    const session = activeSession();
-    if (!session) throw new KmsSessionError(messages.noCurrentSession());
-    return session;
+    return requireActiveSession();
   }
 
   /** Whether a session is active here. */
@@ -36,16 +39,23 @@ export class KmsSessionHost {
 
   /**
    * Runs `work` as one unit of work: a session and an atomic scope from the pool, committed
-   * when `work` resolves, rolled back when it throws or rejects, closed either way. Inside an
-   * active session it joins that session instead (one request, one transaction), unless
-   * `propagation` is `'requires-new'`.
+   * when `work` resolves, rolled back when it throws or rejects, closed either way. Code that
+   * belongs to a unit of work joins it instead (one request, one transaction) — and if that unit
+   * has ended (the request answered, or its response was abandoned), it fails with
+   * KmsSessionError rather than commit work its caller was told is over. `'requires-new'` always
+   * opens a unit of work of its own.
    */
   withSession<T>(
     work: (session: ISession) => Promise<T> | T,
     options: WithSessionOptions = {},
   ): Promise<T> {
-    const current = options.propagation === 'requires-new' ? undefined : activeSession();
-    if (current) return Promise.resolve().then(() => work(current));
+    const current = options.propagation === 'requires-new' ? undefined : currentSession();
+    if (current) {
+      if (!current.isActive) {
+        return Promise.reject(new KmsSessionError(messages.unitOfWorkEnded()));
+      }
+      return Promise.resolve().then(() => work(current));
+    }
     return this.pool.session((session) =>
       session.atomic((atomic) => runWithSession(atomic, async () => work(atomic))),
     );

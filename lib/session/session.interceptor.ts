@@ -18,10 +18,15 @@ import { KmsSessionHost } from './kms-session.host.js';
  *
  * The response is released only after the commit, so a client never sees a success for work
  * that was rolled back (a handler that emits several values delivers them after the commit). If
- * the response is abandoned first — an outer interceptor's `timeout()` unsubscribes — the unit of
- * work rolls back, so a client told "failed" never finds the work done. Server-sent-event routes
- * (`@Sse()`) are passed through without a session: a stream cannot wait for a commit; open units
- * of work inside them with `KmsSessionHost.withSession`.
+ * the response is abandoned first — an outer interceptor's `timeout()` unsubscribes — the
+ * request's unit of work rolls back; the handler is not stopped, but whatever it does next
+ * through the session, `@CurrentSession()`, `KmsSessionHost` or `withSession` fails with
+ * KmsSessionError (only `'requires-new'` units, which are independent by design, still commit).
+ * A timeout that lands while the commit itself runs cannot undo it.
+ *
+ * Only HTTP handlers get a unit of work. Server-sent-event routes (`@Sse()`; a stream cannot wait
+ * for a commit), WebSocket gateways and microservice handlers are passed through: open units of
+ * work in them with `KmsSessionHost.withSession` or `@WithSession()`.
  *
  * Mount it for the whole app with KmsModule's `mountInterceptor`, or per controller with
  * `@UseInterceptors(SessionInterceptor)`. Guards and exception filters run outside it.
@@ -32,7 +37,9 @@ export class SessionInterceptor implements NestInterceptor {
   constructor(private readonly host: KmsSessionHost) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (Reflect.getMetadata(SSE_METADATA, context.getHandler())) return next.handle();
+    if (context.getType() !== 'http' || Reflect.getMetadata(SSE_METADATA, context.getHandler())) {
+      return next.handle();
+    }
     return new Observable((subscriber) => {
       const handler = new HandlerRun();
       this.host
@@ -60,6 +67,11 @@ class HandlerRun {
 
   run(next: CallHandler): Promise<unknown[]> {
     return new Promise((resolve, reject) => {
+      // Abandoned while the unit of work was opening: the handler must not run at all.
+      if (this.settled) {
+        reject(new KmsSessionError(messages.requestAbandoned()));
+        return;
+      }
       const values: unknown[] = [];
       this.fail = reject;
       this.subscription = next.handle().subscribe({

@@ -135,7 +135,16 @@ class NotesController {
         }
       }),
     );
-    detached.push(sleep(20).then(() => this.sessions.withSession((s) => s.isActive)));
+    detached.push(
+      sleep(20).then(() =>
+        this.sessions.withSession((s) => s.isActive).catch((error: unknown) => error),
+      ),
+    );
+    detached.push(
+      sleep(20).then(() =>
+        this.sessions.withSession((s) => s.isActive, { propagation: 'requires-new' }),
+      ),
+    );
     return { ok: true };
   }
 }
@@ -183,7 +192,11 @@ class EdgeController {
   async slow(): Promise<{ done: true }> {
     const db = this.sessions.session.part(RecordingSession);
     await sleep(100);
-    db?.execute('insert late'); // the response was abandoned: the session has ended
+    // The response was abandoned: joining the request's unit of work fails instead of committing.
+    await this.sessions
+      .withSession((session) => session.part(RecordingSession)?.execute('insert joined'))
+      .catch(() => undefined);
+    db?.execute('insert late'); // and the session itself has ended
     return { done: true };
   }
 
@@ -247,6 +260,15 @@ async function bootApp(
 
 /** A route handler with no metadata, for calling the interceptor directly. */
 function routeHandler(): void {}
+const httpContext = { getType: () => 'http', getHandler: () => routeHandler } as never;
+
+/** A pool whose sessions take a while to open (a database connect, a BEGIN round trip). */
+class SlowOpeningPool extends RecordingSessionPool {
+  override async session<T>(work: (session: ISession) => Promise<T>): Promise<T> {
+    await sleep(20);
+    return super.session(work);
+  }
+}
 
 describe('SessionInterceptor', () => {
   it('runs a request in one atomic session shared by handler, service, repository and KMS', async () => {
@@ -318,10 +340,12 @@ describe('SessionInterceptor', () => {
     const { log } = await bootApp([NotesController], { mountInterceptor: true });
     detached.length = 0;
     await request(app!.getHttpServer()).post('/notes/detach').expect(201);
-    const [lookup, fresh] = await Promise.all(detached);
+    const [lookup, joined, independent] = await Promise.all(detached);
+    // The work still belongs to the finished request: it can neither use nor join its session.
     expect(lookup).toBeInstanceOf(KmsSessionError);
-    expect((lookup as Error).message).toMatch(/No session is active here/);
-    expect(fresh).toBe(true); // withSession opened a session of its own
+    expect((lookup as Error).message).toMatch(/has ended/);
+    expect(joined).toBeInstanceOf(KmsSessionError);
+    expect(independent).toBe(true); // 'requires-new' opens a unit of work of its own
     expect(log.filter((line) => line === 'db: open')).toHaveLength(2);
   });
 
@@ -388,6 +412,24 @@ describe('SessionInterceptor', () => {
     expect(log).toEqual(['db: open', 'db: begin tx', 'db: rollback tx', 'db: close']);
   });
 
+  it('an abandoned response stops the handler from running if the unit of work was still opening', async () => {
+    const database = new SlowOpeningPool('db');
+    const interceptor = new SessionInterceptor(new KmsSessionHost(database));
+    let handled = false;
+    const subscription = interceptor
+      .intercept(httpContext, {
+        handle: () => {
+          handled = true;
+          return of('done');
+        },
+      })
+      .subscribe();
+    subscription.unsubscribe(); // an outer timeout() gave up at once
+    await sleep(60);
+    expect(handled).toBe(false);
+    expect(database.log).toEqual(['db: open', 'db: begin tx', 'db: rollback tx', 'db: close']);
+  });
+
   it('passes server-sent-event routes through without a session', async () => {
     const { log } = await bootApp([EdgeController], { mountInterceptor: true });
     const response = await request(app!.getHttpServer()).get('/edge/events').expect(200);
@@ -401,7 +443,7 @@ describe('SessionInterceptor', () => {
     const failure = new Error('handle() failed');
     const outcome = new Promise((resolve) => {
       interceptor
-        .intercept({ getHandler: () => routeHandler } as never, {
+        .intercept(httpContext, {
           handle: () => {
             throw failure;
           },
