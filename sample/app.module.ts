@@ -10,6 +10,7 @@ import { SqliteSessionPool } from './database/sqlite-session-pool.js';
 import { HttpErrorFilter } from './errors/http-error.filter.js';
 import { HealthController } from './health/health.controller.js';
 import { TenantKeysController } from './keys/tenant-keys.controller.js';
+import { DEFAULT_REWRAP_PAGE_SIZE, REWRAP_PAGE_SIZE } from './keys/rewrap-page-size.constants.js';
 import { RotateTenantKeyJob } from './keys/rotate-tenant-key.job.js';
 import { TenantKeysService } from './keys/tenant-keys.service.js';
 import { verifyKeyStoreBinding } from './settings/key-store-binding.js';
@@ -55,6 +56,9 @@ class BackendsModule {}
         vaultAddr: vault.vaultAddr,
         vaultToken: vault.vaultToken,
         mount: vault.mount,
+        // Shorter than the database's 10 s lease timeout: a hung Vault call fails its own request
+        // before the requests queued behind its write lock give up.
+        timeoutMs: 5_000,
         sessionPool: (rest) => new CompositeSessionPool(database, rest),
       }),
       mountInterceptor: true,
@@ -68,6 +72,7 @@ class BackendsModule {}
     TenantsRepository,
     TenantKeysService,
     RotateTenantKeyJob,
+    { provide: REWRAP_PAGE_SIZE, useValue: DEFAULT_REWRAP_PAGE_SIZE },
     { provide: APP_FILTER, useClass: HttpErrorFilter },
   ],
 })

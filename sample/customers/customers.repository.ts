@@ -4,6 +4,8 @@ import { extractConnection } from '../database/extract-connection.js';
 
 /** A customer row as stored: the wrapped DEK beside the payload it encrypts. */
 export interface StoredCustomer {
+  /** Insertion order within the table (a stable cursor). */
+  readonly seq: number;
   readonly id: string;
   readonly tenantId: string;
   /** The Vault ciphertext of the record's DEK (`vault:vN:…`). */
@@ -26,7 +28,7 @@ interface CustomerRow {
  */
 @Injectable()
 export class CustomersRepository {
-  async insert(session: ISession, customer: StoredCustomer): Promise<void> {
+  async insert(session: ISession, customer: Omit<StoredCustomer, 'seq'>): Promise<void> {
     await extractConnection(session).run(
       `INSERT INTO customers (id, tenant_id, encrypted_dek, payload, created_at)
        VALUES (?, ?, ?, ?, ?)`,
@@ -48,18 +50,17 @@ export class CustomersRepository {
     return row && toStored(row);
   }
 
-  /** One page of a tenant's customers in creation order, after the customer `afterId` if given. */
+  /** One page of a tenant's customers in insertion order, after position `afterSeq`. */
   async page(
     session: ISession,
     tenantId: string,
     limit: number,
-    afterId?: string,
+    afterSeq: number,
   ): Promise<StoredCustomer[]> {
     const rows = await extractConnection(session).all<CustomerRow>(
       `SELECT seq, id, tenant_id, encrypted_dek, payload FROM customers
-       WHERE tenant_id = ? AND seq > COALESCE((SELECT seq FROM customers WHERE tenant_id = ? AND id = ?), 0)
-       ORDER BY seq LIMIT ?`,
-      [tenantId, tenantId, afterId ?? null, limit],
+       WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+      [tenantId, afterSeq, limit],
     );
     return rows.map(toStored);
   }
@@ -86,6 +87,7 @@ export class CustomersRepository {
 
 function toStored(row: CustomerRow): StoredCustomer {
   return {
+    seq: row.seq,
     id: row.id,
     tenantId: row.tenant_id,
     encryptedDek: row.encrypted_dek,

@@ -69,10 +69,12 @@ export class CustomersService {
   async list(tenantId: string, limit: number, after?: string): Promise<Customer[]> {
     const session = this.sessions.session;
     await this.tenants.assertNotShredded(session, tenantId);
-    if (after !== undefined && !(await this.customers.find(session, tenantId, after))) {
+    const cursor =
+      after === undefined ? undefined : await this.customers.find(session, tenantId, after);
+    if (after !== undefined && !cursor) {
       throw new InvalidRequestError('"after" is not a customer of this tenant.');
     }
-    const page = await this.customers.page(session, tenantId, limit, after);
+    const page = await this.customers.page(session, tenantId, limit, cursor?.seq ?? 0);
     const customers: Customer[] = [];
     for (const stored of page) customers.push(await this.decrypt(session, stored));
     return customers;

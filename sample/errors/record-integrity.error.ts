@@ -8,7 +8,7 @@ export class RecordIntegrityError extends SampleError {
   readonly status = 500;
   readonly code = 'record_integrity';
 
-  constructor() {
-    super('A stored record failed its integrity check; it was altered or moved.');
+  constructor(options?: ErrorOptions) {
+    super('A stored record failed its integrity check; it was altered or moved.', options);
   }
 }

@@ -6,8 +6,8 @@ export abstract class SampleError extends Error {
   abstract readonly status: number;
   abstract readonly code: string;
 
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = new.target.name;
   }
 }

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import {
   InjectKeyManagementService,
   KmsSessionHost,
@@ -8,9 +8,7 @@ import {
 import { CustomersRepository } from '../customers/customers.repository.js';
 import { explainStoredKeyError } from '../tenants/stored-key-errors.js';
 import { TenantsRepository } from '../tenants/tenants.repository.js';
-
-/** How many rows one rewrap unit of work handles (one transaction, one commit). */
-const REWRAP_PAGE = 200;
+import { REWRAP_PAGE_SIZE } from './rewrap-page-size.constants.js';
 
 /** The KEK version a Vault ciphertext `vault:v<N>:…` was wrapped with. */
 function kekVersion(encryptedDek: string): number {
@@ -19,8 +17,8 @@ function kekVersion(encryptedDek: string): number {
 
 interface RewrapPage {
   readonly rewrapped: number;
-  /** The last row read (the next page starts after it); absent when the page was empty. */
-  readonly lastId: string | undefined;
+  /** Position of the last row read: the next page starts after it. */
+  readonly lastSeq: number;
   readonly full: boolean;
   readonly latestVersion: number;
 }
@@ -37,6 +35,7 @@ export class TenantKeysService {
     @InjectKeyManagementService() private readonly kms: IKeyManagementService,
     private readonly customers: CustomersRepository,
     private readonly tenants: TenantsRepository,
+    @Inject(REWRAP_PAGE_SIZE) private readonly pageSize: number,
   ) {}
 
   /**
@@ -52,7 +51,8 @@ export class TenantKeysService {
 
   /**
    * Moves every stored DEK to the latest KEK version, a page at a time, each page its own
-   * committed unit of work. Crash-safe at every moment: a row only ever changes from one valid
+   * committed unit of work (`'requires-new'`: call it from a unit of work that has not written
+   * yet, or a page would wait for the write lock its caller holds). Crash-safe at every moment: a row only ever changes from one valid
    * wrapped DEK to another (the DEK, hence the payload, never changes), so an interrupted pass
    * leaves every record readable and the next pass resumes. Rows already on the latest version
    * (learned from Vault's answers) cost no call; a row changed meanwhile by another writer is
@@ -61,17 +61,17 @@ export class TenantKeysService {
   async rewrap(tenantId: string): Promise<{ rewrapped: number }> {
     await this.sessions.withSession((session) => this.tenants.assertNotShredded(session, tenantId));
     let rewrapped = 0;
-    let after: string | undefined;
+    let afterSeq = 0;
     let latestVersion = 0;
     for (;;) {
       const page = await this.sessions.withSession(
-        (session) => this.rewrapPage(session, tenantId, after, latestVersion),
+        (session) => this.rewrapPage(session, tenantId, afterSeq, latestVersion),
         { propagation: 'requires-new' },
       );
       rewrapped += page.rewrapped;
       latestVersion = page.latestVersion;
       if (!page.full) return { rewrapped };
-      after = page.lastId;
+      afterSeq = page.lastSeq;
     }
   }
 
@@ -91,21 +91,23 @@ export class TenantKeysService {
   private async rewrapPage(
     session: ISession,
     tenantId: string,
-    after: string | undefined,
+    afterSeq: number,
     knownLatest: number,
   ): Promise<RewrapPage> {
     // Reads and Vault calls first, the writes last: the write lock is held only for the updates.
-    const rows = await this.customers.page(session, tenantId, REWRAP_PAGE, after);
+    const rows = await this.customers.page(session, tenantId, this.pageSize, afterSeq);
     let latestVersion = knownLatest;
     const updates: { id: string; from: string; to: string }[] = [];
     for (const row of rows) {
-      if (latestVersion > 0 && kekVersion(row.encryptedDek) >= latestVersion) continue;
+      const version = kekVersion(row.encryptedDek);
+      if (latestVersion > 0 && version >= latestVersion) continue;
       const next = await this.kms
         .rewrapDek(session, tenantId, Buffer.from(row.encryptedDek, 'utf8'))
         .catch((error: unknown) => explainStoredKeyError(error, session, this.tenants, tenantId));
       const to = next.toString('utf8');
       latestVersion = Math.max(latestVersion, kekVersion(to));
-      updates.push({ id: row.id, from: row.encryptedDek, to });
+      // Already current (the first row of a pass can be): keep the stored ciphertext as it is.
+      if (kekVersion(to) > version) updates.push({ id: row.id, from: row.encryptedDek, to });
     }
     let rewrapped = 0;
     for (const { id, from, to } of updates) {
@@ -113,8 +115,8 @@ export class TenantKeysService {
     }
     return {
       rewrapped,
-      lastId: rows.at(-1)?.id,
-      full: rows.length === REWRAP_PAGE,
+      lastSeq: rows.at(-1)?.seq ?? afterSeq,
+      full: rows.length === this.pageSize,
       latestVersion,
     };
   }

@@ -1,12 +1,18 @@
-import { KekNotFoundError, KmsInvalidInputError, type ISession } from '@ascetic-ddd/nestjs-kms';
+import {
+  KekNotFoundError,
+  KmsDecryptionError,
+  KmsInvalidInputError,
+  type ISession,
+} from '@ascetic-ddd/nestjs-kms';
 import { KeyMissingError } from '../errors/key-missing.error.js';
 import { RecordIntegrityError } from '../errors/record-integrity.error.js';
 import type { TenantsRepository } from './tenants.repository.js';
 
 /**
- * What a KMS failure on a *stored* wrapped DEK means for the client: a malformed one is damaged
- * storage (500 record_integrity, not the client's 400); a missing key is 410 if the tenant was
- * shredded meanwhile, else a misplaced key (500 key_missing). Anything else is rethrown.
+ * What a KMS failure on a *stored* wrapped DEK means for the client: a malformed, altered or
+ * moved one (Vault cannot parse or authenticate it) is damaged storage — 500 record_integrity,
+ * not the client's 400; a missing key is 410 if the tenant was shredded meanwhile, else a
+ * misplaced key (500 key_missing). Anything else (Vault unavailable…) is rethrown.
  */
 export async function explainStoredKeyError(
   error: unknown,
@@ -14,7 +20,9 @@ export async function explainStoredKeyError(
   tenants: TenantsRepository,
   tenantId: string,
 ): Promise<never> {
-  if (error instanceof KmsInvalidInputError) throw new RecordIntegrityError();
+  if (error instanceof KmsInvalidInputError || error instanceof KmsDecryptionError) {
+    throw new RecordIntegrityError({ cause: error });
+  }
   if (error instanceof KekNotFoundError) {
     await tenants.assertNotShredded(session, tenantId);
     throw new KeyMissingError();

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { INestApplication } from '@nestjs/common';
+import Database from 'better-sqlite3';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import {
@@ -24,6 +25,33 @@ class DeleteThenTimeOut extends InMemoryKeyManagementService {
     if (this.failDeletes) {
       throw new KmsUnavailableError('Vault did not answer delete in time: test fault.', 'timeout');
     }
+  }
+}
+
+/** A KMS whose first generateDek waits until the test opens the gate (a slow Vault). */
+class GatedDekKms extends InMemoryKeyManagementService {
+  readonly generateEntered: Promise<void>;
+  private entered!: () => void;
+  private gate!: () => void;
+  private readonly gateOpen = new Promise<void>((resolve) => {
+    this.gate = resolve;
+  });
+
+  constructor() {
+    super();
+    this.generateEntered = new Promise<void>((resolve) => {
+      this.entered = resolve;
+    });
+  }
+
+  openGate(): void {
+    this.gate();
+  }
+
+  override async generateDek(session: ISession, tenantId: TenantId) {
+    this.entered();
+    await this.gateOpen;
+    return super.generateDek(session, tenantId);
   }
 }
 
@@ -62,9 +90,14 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
       expect.stringMatching(/^vault:v1:/),
     ]);
     expect(new Set(stored.map((row) => row.encrypted_dek)).size).toBe(3);
-    const file = await readFile(sample.databasePath);
+    // The database file and its write-ahead log (where fresh rows live until a checkpoint).
+    const files = Buffer.concat([
+      await readFile(sample.databasePath),
+      await readFile(`${sample.databasePath}-wal`).catch(() => Buffer.alloc(0)),
+    ]);
+    expect(files.includes(stored[0]!.encrypted_dek)).toBe(true); // the scan does see the rows
     for (const secret of ['Ann Lee', 'ann@example.com', 'prefers email', 'Eve Moss']) {
-      expect(file.includes(secret)).toBe(false);
+      expect(files.includes(secret)).toBe(false);
     }
 
     // Rotate, then rewrap every stored DEK onto the new version.
@@ -81,6 +114,17 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
       'vault:v1:', // globex untouched
     ]);
     expect(rewrapped.map((row) => row.payload)).toEqual(stored.map((row) => row.payload));
+    // A second pass finds everything current: one call to learn the latest version, no update.
+    const rewrapCalls = () =>
+      sample.vault.requests.filter((r) => r.path.startsWith('/v1/transit/rewrap/')).length;
+    const callsBefore = rewrapCalls();
+    expect((await request(http).post('/tenants/acme/kek/rewrap').expect(200)).body).toEqual({
+      rewrapped: 0,
+    });
+    expect(rewrapCalls() - callsBefore).toBe(1);
+    expect(readRows<Row>(sample.databasePath, 'SELECT * FROM customers ORDER BY seq')).toEqual(
+      rewrapped,
+    );
     expect((await request(http).get(`/tenants/acme/customers/${bobId}`).expect(200)).body).toEqual({
       id: bobId,
       ...bob,
@@ -161,11 +205,42 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
     await request(http).delete('/tenants/acme/kek').expect(204);
   });
 
+  it('a shred waits for a create of the same tenant in flight, then wins: nothing is resurrected', async () => {
+    const kms = new GatedDekKms();
+    const http = (
+      await sample.boot((builder) => builder.overrideProvider(KEY_MANAGEMENT_SERVICE).useValue(kms))
+    ).getHttpServer();
+    const events: string[] = [];
+    const create = request(http)
+      .post('/tenants/acme/customers')
+      .send({ name: 'Ann', email: 'ann@example.com' })
+      .then((r) => {
+        events.push(`create ${r.status}`);
+        return r.body as { id: string };
+      });
+    await kms.generateEntered; // the create holds acme's write transaction, waiting on "Vault"
+    const shred = request(http)
+      .delete('/tenants/acme/kek')
+      .then((r) => events.push(`shred ${r.status}`));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    events.push('gate opened');
+    kms.openGate();
+    const { id } = await create;
+    await shred;
+    expect(events).toEqual(['gate opened', 'create 201', 'shred 204']);
+    expect(kms.calls.map((call) => call.operation)).toEqual(['generateDek', 'deleteKek']);
+    await request(http).get(`/tenants/acme/customers/${id}`).expect(410);
+    await request(http)
+      .post('/tenants/acme/customers')
+      .send({ name: 'B', email: 'b@x.org' })
+      .expect(410);
+    expect(kms.calls.map((call) => call.operation)).toEqual(['generateDek', 'deleteKek']);
+  });
+
   it('a malformed wrapped DEK in storage is damaged data (500), not the client’s bad request', async () => {
     await boot();
     const id = await createCustomer(sample.app, 'acme', { name: 'Ann', email: 'ann@example.com' });
     await sample.close();
-    const Database = (await import('better-sqlite3')).default;
     const db = new Database(sample.databasePath);
     db.prepare("UPDATE customers SET encrypted_dek = 'vault:v1:AAAA' WHERE id = ?").run(id);
     db.close();
@@ -181,7 +256,6 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
     // Swap the two rows' ciphertexts (same tenant, same KEK): AAD binds each to its id.
     const [rowA, rowB] = readRows<Row>(sample.databasePath, 'SELECT * FROM customers ORDER BY seq');
     await sample.close();
-    const Database = (await import('better-sqlite3')).default;
     const db = new Database(sample.databasePath);
     const swap = db.prepare('UPDATE customers SET encrypted_dek = ?, payload = ? WHERE id = ?');
     swap.run(rowB!.encrypted_dek, rowB!.payload, a);
@@ -192,9 +266,20 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
     expect(response.body).toEqual({
       statusCode: 500,
       code: 'record_integrity',
-      message: expect.any(String),
+      message: 'Internal server error',
     });
     expect(JSON.stringify(response.body)).not.toMatch(/Bob|bob@/);
+
+    // Moved to another tenant: that tenant's KEK cannot unwrap the DEK.
+    const eve = await createCustomer(sample.app, 'globex', { name: 'Eve', email: 'e@x.org' });
+    await sample.close();
+    const moved = new Database(sample.databasePath);
+    moved.prepare("UPDATE customers SET tenant_id = 'globex' WHERE id = ?").run(b);
+    moved.close();
+    const again = (await boot()).getHttpServer();
+    const stolen = await request(again).get(`/tenants/globex/customers/${b}`).expect(500);
+    expect(stolen.body.code).toBe('record_integrity');
+    await request(again).get(`/tenants/globex/customers/${eve}`).expect(200);
   });
 
   it('health answers 503 when the database is down, naming it', async () => {

@@ -12,12 +12,21 @@ import {
   type TenantId,
 } from '../../lib/index.js';
 import { CustomersRepository } from '../../sample/customers/customers.repository.js';
+import { REWRAP_PAGE_SIZE } from '../../sample/keys/rewrap-page-size.constants.js';
 import { RotateTenantKeyJob } from '../../sample/keys/rotate-tenant-key.job.js';
 import { SqliteSession } from '../../sample/database/sqlite-session.js';
 import { closedPort } from '../support/scripted-server.js';
 import { createCustomer, readRows, useSampleFixture } from './support/sample-app.js';
 
 const sample = useSampleFixture();
+
+/** The wrapped DEKs as stored, in insertion order. */
+const dekColumn = (): string[] =>
+  readRows<{ encrypted_dek: string }>(
+    sample.databasePath,
+    'SELECT encrypted_dek FROM customers ORDER BY seq',
+  ).map((row) => row.encrypted_dek);
+const versionOf = (encryptedDek: string): string => encryptedDek.split(':')[1] ?? '';
 
 /** In-memory KMS that cannot generate DEKs for one tenant (its calls fail as an unreachable Vault's). */
 class DoomedTenantKms extends InMemoryKeyManagementService {
@@ -99,32 +108,65 @@ describe('sample app: a failing request leaves nothing half-written', () => {
     expect(readRows(sample.databasePath, 'SELECT id FROM customers')).toHaveLength(1);
   });
 
-  it('a rewrap failing half-way keeps every stored DEK as it was, all still readable', async () => {
-    const kms = new RewrapFailsAt(3);
-    const app = await sample.boot((builder) =>
-      builder.overrideProvider(KEY_MANAGEMENT_SERVICE).useValue(kms),
-    );
+  it('a rewrap page failing between two updates rolls both back, every record still readable', async () => {
+    const app = await sample.boot();
     const http = app.getHttpServer();
     const ids: string[] = [];
     for (const n of [1, 2, 3, 4]) {
       ids.push(await createCustomer(app, 'acme', { name: `C${n}`, email: `c${n}@example.com` }));
     }
     await request(http).post('/tenants/acme/kek/rotate').expect(200);
-    const before = readRows(
-      sample.databasePath,
-      'SELECT id, encrypted_dek FROM customers ORDER BY seq',
-    );
+    const before = dekColumn();
+    // The second row's update fails after the first row's update ran in the same transaction.
+    const replace = CustomersRepository.prototype.replaceEncryptedDek;
+    let updates = 0;
+    vi.spyOn(CustomersRepository.prototype, 'replaceEncryptedDek').mockImplementation(function (
+      this: CustomersRepository,
+      ...args
+    ) {
+      updates += 1;
+      if (updates === 2) return Promise.reject(new Error('disk full (test fault)'));
+      return replace.apply(this, args);
+    });
 
-    await request(http).post('/tenants/acme/kek/rewrap').expect(503);
-    // Two rows had been updated inside the transaction before the third rewrap failed.
-    expect(
-      readRows(sample.databasePath, 'SELECT id, encrypted_dek FROM customers ORDER BY seq'),
-    ).toEqual(before);
+    await request(http).post('/tenants/acme/kek/rewrap').expect(500);
+    expect(updates).toBe(2);
+    expect(dekColumn()).toEqual(before);
     for (const id of ids) await request(http).get(`/tenants/acme/customers/${id}`).expect(200);
 
+    vi.restoreAllMocks();
     expect((await request(http).post('/tenants/acme/kek/rewrap').expect(200)).body).toEqual({
       rewrapped: 4,
     });
+    expect(dekColumn().map(versionOf)).toEqual(['v2', 'v2', 'v2', 'v2']);
+  });
+
+  it('rewrap commits page by page: a failure keeps the pages before it, the next pass resumes', async () => {
+    const kms = new RewrapFailsAt(3);
+    const app = await sample.boot((builder) =>
+      builder
+        .overrideProvider(KEY_MANAGEMENT_SERVICE)
+        .useValue(kms)
+        .overrideProvider(REWRAP_PAGE_SIZE)
+        .useValue(2),
+    );
+    const http = app.getHttpServer();
+    for (const n of [1, 2, 3, 4, 5]) {
+      await createCustomer(app, 'acme', { name: `C${n}`, email: `c${n}@example.com` });
+    }
+    await request(http).post('/tenants/acme/kek/rotate').expect(200);
+
+    // Page 1 (rows 1–2) commits; the third rewrap call, in page 2, fails.
+    await request(http).post('/tenants/acme/kek/rewrap').expect(503);
+    expect(dekColumn().map(versionOf)).toEqual(['v2', 'v2', 'v1', 'v1', 'v1']);
+
+    // The next pass finds rows 1–2 current (one call to learn the version) and does the rest.
+    const rewrapsBefore = kms.calls.filter((c) => c.operation === 'rewrapDek').length;
+    expect((await request(http).post('/tenants/acme/kek/rewrap').expect(200)).body).toEqual({
+      rewrapped: 3,
+    });
+    expect(kms.calls.filter((c) => c.operation === 'rewrapDek').length - rewrapsBefore).toBe(4);
+    expect(dekColumn().map(versionOf)).toEqual(['v2', 'v2', 'v2', 'v2', 'v2']);
   });
 });
 
@@ -137,21 +179,27 @@ describe('sample app: the same unit of work outside HTTP', () => {
     for (const n of [1, 2]) {
       await createCustomer(app, 'acme', { name: `C${n}`, email: `c${n}@example.com` });
     }
-    const dekVersions = () =>
-      readRows<{ encrypted_dek: string }>(
-        sample.databasePath,
-        'SELECT encrypted_dek FROM customers ORDER BY seq',
-      ).map((row) => row.encrypted_dek.slice(0, 9));
     const job = app.get(RotateTenantKeyJob);
 
-    // The rotation committed; the second rewrap failed, so the page (both rows) rolled back.
-    await expect(job.run('acme')).rejects.toBeInstanceOf(KmsUnavailableError);
-    expect(dekVersions()).toEqual(['vault:v1:', 'vault:v1:']);
-    expect(kms.calls.filter((call) => call.operation === 'rotateKek')).toHaveLength(1);
+    // A tenant the app has never seen: the rotation's own write (its tenant row) is committed.
+    expect(await job.run('newco')).toEqual({ version: 1, rewrapped: 0 });
+    expect(readRows(sample.databasePath, "SELECT id FROM tenants WHERE id = 'newco'")).toEqual([
+      { id: 'newco' },
+    ]);
 
+    // The rotation committed; the second rewrap failed, so its page (both rows) rolled back.
+    await expect(job.run('acme')).rejects.toBeInstanceOf(KmsUnavailableError);
+    expect(dekColumn().map(versionOf)).toEqual(['v1', 'v1']);
     expect(await job.run('acme')).toEqual({ version: 3, rewrapped: 2 });
-    expect(dekVersions()).toEqual(['vault:v3:', 'vault:v3:']);
-    expect(readRows(sample.databasePath, 'SELECT id FROM tenants')).toEqual([{ id: 'acme' }]);
+    expect(dekColumn().map(versionOf)).toEqual(['v3', 'v3']);
+  });
+
+  it('a job refuses to run inside another unit of work (its pages would wait for that unit’s lock)', async () => {
+    const app = await sample.boot();
+    const job = app.get(RotateTenantKeyJob);
+    await expect(app.get(KmsSessionHost).withSession(() => job.run('acme'))).rejects.toThrow(
+      /entry point/,
+    );
   });
 });
 
