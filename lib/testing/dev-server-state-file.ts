@@ -142,6 +142,8 @@ export class DevServerStateFile {
 export interface StateFileLockRace {
   /** Runs once a held lock was judged stale, before it is taken over. */
   readonly beforeTakeover?: () => void;
+  /** Runs once the lock file was moved aside to be taken over, before it is checked. */
+  readonly whileAside?: () => void;
 }
 
 /** A stale lock taken over, yet the lock file changed again each time: give up after this. */
@@ -174,7 +176,7 @@ export class StateFileLock {
    * Takes the lock of `stateFile` (an absolute path), or throws an Error naming the file and who
    * holds it. A stale lock is moved aside and dropped only if it is still the one judged stale:
    * of two starters racing for it, the second one moves the first one's fresh lock aside, puts
-   * it back and is refused.
+   * it back (unless a third starter's lock took the place meanwhile) and is refused.
    */
   static acquire(stateFile: string, race: StateFileLockRace = {}): StateFileLock {
     const path = `${stateFile}.lock`;
@@ -212,7 +214,7 @@ export class StateFileLock {
       if (inUse !== undefined) throw fail(inUse);
       race.beforeTakeover?.();
       try {
-        removeIfUnchanged(path, held);
+        removeIfUnchanged(path, held, race);
       } catch (error) {
         throw fail(`cannot take over its stale lock file ${path} (${errorCode(error)})`, error);
       }
@@ -309,13 +311,23 @@ function createExclusive(path: string, content: Buffer): boolean {
   const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   writeNewFile(temp, content);
   try {
-    linkSync(temp, path);
+    return linkExclusive(temp, path, content);
+  } finally {
+    bestEffort(() => rmSync(temp, { force: true }));
+  }
+}
+
+/**
+ * Makes the file `source` (holding `content`, if known) appear at `path` too, whole or not at
+ * all, never replacing a file there: false when `path` already exists.
+ */
+function linkExclusive(source: string, path: string, content: Buffer | undefined): boolean {
+  try {
+    linkSync(source, path);
     return true;
   } catch (error) {
     if (errorCode(error) === 'EEXIST') return false;
-    if (!NO_HARD_LINKS.has(errorCode(error))) throw error;
-  } finally {
-    bestEffort(() => rmSync(temp, { force: true }));
+    if (!NO_HARD_LINKS.has(errorCode(error)) || content === undefined) throw error;
   }
   // No hard links: created and written at once (a racer may then read it empty for an instant).
   try {
@@ -328,10 +340,25 @@ function createExclusive(path: string, content: Buffer): boolean {
 }
 
 /**
- * Moves the lock file aside and drops it if it still holds `stale`; otherwise a racer's fresh
- * lock took its place since it was read, and it is put back (the next attempt then refuses).
+ * Moves the lock file aside and drops it if it still holds `stale`. Otherwise a racer took the
+ * stale lock over since it was read, and its fresh lock is put back — without replacing
+ * anything: if a third starter created a lock while it was aside (it found none), that lock
+ * stays and the moved one is dropped. Either way the next attempt finds a live lock and refuses.
+ *
+ * While the fresh lock is aside (a few system calls), its owner runs without a lock file, and
+ * two things may go wrong, which no lock file can rule out (that takes a lock the operating
+ * system holds, such as flock, which Node does not offer):
+ * - A third starter finds no lock and takes the file: its lock stays (a rename would replace it
+ *   with the moved one), yet the owner of the moved lock runs on unaware, without one: two
+ *   servers on one file, whichever lock is kept.
+ * - Its owner releases it meanwhile (its start failed right after taking the lock): the lock put
+ *   back names a server that is gone, an orphan. It cannot be told apart from a live lock (its
+ *   process may well run on), so it errs on the safe side: starts are refused with a message
+ *   naming the lock file until its process ends (then it is stale, and taken over). That owner
+ *   is another process or worker thread, never this thread: {@link StateFileLock.acquire} is
+ *   synchronous, nothing else of this thread runs meanwhile (but the test hooks).
  */
-function removeIfUnchanged(path: string, stale: Buffer): void {
+function removeIfUnchanged(path: string, stale: Buffer, race: StateFileLockRace): void {
   const aside = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.stale`;
   try {
     renameSync(path, aside);
@@ -339,14 +366,16 @@ function removeIfUnchanged(path: string, stale: Buffer): void {
     if (errorCode(error) === 'ENOENT') return; // a racer moved it first
     throw error;
   }
+  race.whileAside?.();
   let moved: Buffer | undefined;
   try {
     moved = readFileSync(aside);
-  } catch {
-    moved = undefined;
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return; // gone meanwhile: nothing to drop or to put back
+    moved = undefined; // unreadable: not known to be the stale lock, so it is put back
   }
-  if (moved?.equals(stale)) rmSync(aside, { force: true });
-  else renameSync(aside, path);
+  if (!moved?.equals(stale)) linkExclusive(aside, path, moved);
+  rmSync(aside, { force: true });
 }
 
 /** A new file (exclusive, mode 0600) holding `content`; nothing is left when the write fails. */

@@ -25,6 +25,13 @@ const SCHEMA = `
   );
 `;
 
+/** A trigger that makes SQLite roll the whole transaction back by itself. */
+const NO_MALLORY = `
+  CREATE TRIGGER no_mallory BEFORE INSERT ON customers WHEN NEW.name = 'Mallory'
+  BEGIN SELECT RAISE(ROLLBACK, 'Mallory is banned'); END;
+`;
+const ROLLED_BACK_BY_SQLITE = /^SQLite rolled the whole transaction back by itself/;
+
 interface Deferred {
   readonly promise: Promise<void>;
   readonly open: () => void;
@@ -452,6 +459,99 @@ describe('SqliteSessionPool', () => {
       'ROLLBACK TO sp2; RELEASE sp2',
       'COMMIT',
     ]);
+  });
+
+  describe('when SQLite rolls the whole transaction back by itself', () => {
+    beforeEach(async () => {
+      await pool.migrate(NO_MALLORY);
+    });
+
+    it('fails every later statement and the commit after a nested scope’s failure was caught; nothing is written', async () => {
+      const exec = vi.spyOn(Database.prototype, 'exec');
+
+      const outcome = pool.session((session) =>
+        session.atomic(async (tx) => {
+          await insert(tx, 'Ada');
+          await expect(tx.atomic((nested) => insert(nested, 'Mallory'))).rejects.toThrow(
+            'Mallory is banned',
+          );
+          // The writer is back in autocommit: this INSERT would be committed on its own.
+          const grace = await insert(tx, 'Grace').catch((error: unknown) => error as Error);
+          expect(grace).toBeInstanceOf(Error);
+          expect((grace as Error).message).toMatch(ROLLED_BACK_BY_SQLITE);
+          expect((grace as Error).cause).toMatchObject({ code: 'SQLITE_CONSTRAINT_TRIGGER' });
+          await expect(count(tx)).rejects.toThrow(ROLLED_BACK_BY_SQLITE);
+          await expect(tx.atomic((nested) => insert(nested, 'Edsger'))).rejects.toThrow(
+            ROLLED_BACK_BY_SQLITE,
+          );
+          return 'the work resolves';
+        }),
+      );
+
+      await expect(outcome).rejects.toThrow(ROLLED_BACK_BY_SQLITE);
+      expect(await names(pool)).toEqual([]);
+      // No ROLLBACK TO, RELEASE, COMMIT or ROLLBACK: the transaction was gone.
+      expect(controlStatements(exec)).toEqual(['BEGIN IMMEDIATE', 'SAVEPOINT sp2']);
+      // The lease is free again: the next unit of work commits.
+      await pool.session((session) => session.atomic((tx) => insert(tx, 'Grace')));
+      expect(await names(pool)).toEqual(['Grace']);
+    });
+
+    it('fails a nested scope that caught the error itself; a scope that then throws rolls back with its own error', async () => {
+      const failure = new Error('later failure');
+      const caught: unknown[] = [];
+
+      const outcome = pool.session((session) =>
+        session.atomic(async (tx) => {
+          await insert(tx, 'Ada');
+          await expect(
+            tx.atomic(async (nested) => {
+              await insert(nested, 'Mallory').catch((error: unknown) => caught.push(error));
+              return 'the nested work resolves';
+            }),
+          ).rejects.toThrow(ROLLED_BACK_BY_SQLITE);
+          await insert(tx, 'Grace').catch((error: unknown) => caught.push(error));
+          throw failure;
+        }),
+      );
+
+      await expect(outcome).rejects.toBe(failure);
+      expect(caught).toHaveLength(2);
+      expect((caught[0] as Error).message).toBe('Mallory is banned');
+      expect((caught[1] as Error).message).toMatch(ROLLED_BACK_BY_SQLITE);
+      expect(await names(pool)).toEqual([]);
+      await pool.session((session) => insert(session, 'Grace'));
+      expect(await names(pool)).toEqual(['Grace']);
+    });
+
+    it.each([['a file', false] as const, ['an in-memory', true] as const])(
+      'on %s database: fails the rest of a scope whose own statement made SQLite roll back',
+      async (_, memory) => {
+        let target = pool;
+        if (memory) {
+          target = new SqliteSessionPool({ path: ':memory:' });
+          opened.push(target);
+          await target.migrate(SCHEMA + NO_MALLORY);
+        }
+
+        const outcome = target.session((session) =>
+          session.atomic(async (tx) => {
+            await insert(tx, 'Ada');
+            await expect(insert(tx, 'Mallory')).rejects.toThrow('Mallory is banned');
+            await expect(count(tx)).rejects.toThrow(ROLLED_BACK_BY_SQLITE);
+            await expect(insert(tx, 'Grace')).rejects.toThrow(ROLLED_BACK_BY_SQLITE);
+          }),
+        );
+
+        const error = await outcome.catch((caught: unknown) => caught as Error);
+        expect(error).toBeInstanceOf(Error);
+        expect((error as Error).message).toMatch(ROLLED_BACK_BY_SQLITE);
+        expect((error as Error).cause).toMatchObject({ message: 'Mallory is banned' });
+        expect(await names(target)).toEqual([]);
+        await target.session((session) => session.atomic((tx) => insert(tx, 'Grace')));
+        expect(await names(target)).toEqual(['Grace']);
+      },
+    );
   });
 
   it('refuses two nested scopes opened at once from the same scope session', async () => {

@@ -22,6 +22,18 @@ const SESSION_ENDED_WHILE_WAITING =
   'The session ended while a statement waited for the database: await every statement ' +
   'inside the session callback.';
 
+/**
+ * Why a transaction may only roll back: the error every later statement of its scope, a nested
+ * scope that ends without error and its commit throw (with the error that caused it as `cause`).
+ */
+const ROLLED_BACK_BY_SQLITE =
+  'SQLite rolled the whole transaction back by itself (a trigger’s RAISE(ROLLBACK), ' +
+  'INSERT OR ROLLBACK, a full disk, an I/O error…): the unit of work cannot continue; it ends ' +
+  'rolled back.';
+const UNDO_FAILED =
+  'A failed nested atomic scope could not be undone: the unit of work cannot continue; it ends ' +
+  'rolled back.';
+
 /** Longest pause between two attempts of a read that found the database file locked. */
 const READ_RETRY_MAX_DELAY_MS = 50;
 
@@ -34,20 +46,35 @@ interface Savepoint {
   issued: boolean;
 }
 
+/** Why a transaction is doomed, and the error that caused it. */
+interface Doom {
+  readonly reason: string;
+  readonly cause: unknown;
+}
+
 /**
  * The write transaction of one outermost atomic scope. It begins lazily, at the scope's first
  * WRITE (lease, then `BEGIN IMMEDIATE`), and holds the lease until the scope ends; the reads
  * before it need neither. Nested scopes share it through savepoints, issued lazily too: at the
  * first statement that runs in the transaction from the nested scope (or a deeper one), after
  * `BEGIN` and after the savepoints of the scopes around it.
+ *
+ * SQLite rolls the whole transaction back by itself on some errors (a trigger's
+ * `RAISE(ROLLBACK)`, `OR ROLLBACK`, SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM…): its savepoints are
+ * gone and the connection is back in autocommit, where any later statement would be committed
+ * on its own. Every step on the writer is therefore checked: when SQLite is out of the
+ * transaction while the scope holds it, the transaction is doomed, like one whose failed nested
+ * scope could not be undone. A doomed transaction runs nothing more: every later statement of
+ * the scope (at any depth) throws, so does a nested scope that ends without error and the
+ * commit; the rollback just frees the connection.
  * @internal
  */
 export class SqliteTransaction {
   #begun: Promise<void> | undefined;
   #release: ReleaseLease | undefined;
   #ended = false;
-  /** Set when a nested scope's work could not be undone: the transaction may only roll back. */
-  #doomed: unknown;
+  /** Set once the transaction may only roll back (see the class comment). */
+  #doom: Doom | undefined;
   /** The savepoints of the open nested scopes, outermost first. */
   readonly #savepoints: Savepoint[] = [];
 
@@ -73,19 +100,24 @@ export class SqliteTransaction {
   }
 
   /**
-   * Called (after {@link begin}) just before a statement of the scope at `depth` runs in the
-   * transaction: issues the savepoints of the nested scopes around it not issued yet, outermost
-   * first. A statement of an outer scope issued before a nested scope opened thus runs before
-   * that scope's savepoint, and is kept if the nested scope rolls back.
+   * Runs `statement`, a statement of the scope at `depth`, in the transaction (after
+   * {@link begin}); throws instead if the transaction is doomed. First issues the savepoints of
+   * the nested scopes around it not issued yet, outermost first: a statement of an outer scope
+   * issued before a nested scope opened thus runs before that scope's savepoint, and is kept if
+   * the nested scope rolls back.
    */
-  enter(depth: number): void {
-    for (const savepoint of this.#savepoints) {
-      if (savepoint.depth > depth) return;
-      if (!savepoint.issued) {
-        this.connections.writer.db.exec(`SAVEPOINT ${savepoint.name}`);
-        savepoint.issued = true;
+  run<R>(depth: number, statement: () => R): R {
+    this.#assertNotDoomed();
+    return this.#watch(() => {
+      for (const savepoint of this.#savepoints) {
+        if (savepoint.depth > depth) break;
+        if (!savepoint.issued) {
+          this.connections.writer.db.exec(`SAVEPOINT ${savepoint.name}`);
+          savepoint.issued = true;
+        }
       }
-    }
+      return statement();
+    });
   }
 
   /** Commits (nothing to do if the scope never wrote) and frees the connection. */
@@ -93,11 +125,7 @@ export class SqliteTransaction {
     if (!this.#settle()) return;
     const { db } = this.connections.writer;
     try {
-      if (this.#doomed !== undefined) {
-        throw new Error('Rolled back: a failed nested atomic scope could not be undone.', {
-          cause: this.#doomed,
-        });
-      }
+      this.#assertNotDoomed();
       db.exec('COMMIT');
     } catch (error) {
       // A failed COMMIT (e.g. a deferred foreign key) leaves the transaction open.
@@ -120,8 +148,9 @@ export class SqliteTransaction {
 
   /**
    * Runs the work of the nested scope at `depth` inside `SAVEPOINT name` — issued by
-   * {@link enter} only if the work runs a statement in the transaction — released when it
-   * resolves, undone when it rejects. A nested scope that only reads issues nothing.
+   * {@link run} only if the work runs a statement in the transaction — released when it
+   * resolves, undone when it rejects. A nested scope that only reads issues nothing. Once the
+   * transaction is doomed, the scope fails even if its work resolved (its writes are gone).
    */
   async savepoint<T>(name: string, depth: number, work: () => Promise<T>): Promise<T> {
     const savepoint: Savepoint = { name, depth, issued: false };
@@ -135,7 +164,8 @@ export class SqliteTransaction {
       throw error;
     }
     this.#forget(savepoint);
-    if (savepoint.issued) this.connections.writer.db.exec(`RELEASE ${name}`);
+    this.#assertNotDoomed();
+    if (savepoint.issued) this.#watch(() => this.connections.writer.db.exec(`RELEASE ${name}`));
     return result;
   }
 
@@ -155,13 +185,48 @@ export class SqliteTransaction {
     this.#release = release;
   }
 
+  /** Undoes a failed nested scope's savepoint, unless the whole transaction is lost anyway. */
   #undo(name: string): void {
-    const { db } = this.connections.writer;
+    this.#noticeRollback(undefined);
+    if (this.#doom) return;
     try {
-      // SQLite rolls the whole transaction back by itself after some errors (SQLITE_FULL…).
-      if (db.inTransaction) db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+      this.connections.writer.db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
     } catch (undo) {
-      this.#doomed = undo;
+      this.#noticeRollback(undo);
+      this.#doom ??= { reason: UNDO_FAILED, cause: undo };
+    }
+  }
+
+  /** Runs a step on the writer, then dooms the transaction if SQLite left it (see the class). */
+  #watch<R>(step: () => R): R {
+    let result: R;
+    try {
+      result = step();
+    } catch (error) {
+      this.#noticeRollback(error);
+      throw error;
+    }
+    this.#noticeRollback(undefined);
+    return result;
+  }
+
+  /**
+   * Dooms the transaction if it had begun, the scope still holds the lease, and yet the writer
+   * is out of any transaction: SQLite rolled it back (`cause` is the failed step, if any). A
+   * closed writer is not checked: the statements report the closed database themselves.
+   */
+  #noticeRollback(cause: unknown): void {
+    const { db } = this.connections.writer;
+    if (this.#doom || this.#release === undefined || !db.open || db.inTransaction) return;
+    this.#doom = { reason: ROLLED_BACK_BY_SQLITE, cause };
+  }
+
+  /** Throws when the transaction is doomed: nothing more may run in it, and it cannot commit. */
+  #assertNotDoomed(): void {
+    this.#noticeRollback(undefined);
+    const doom = this.#doom;
+    if (doom) {
+      throw new Error(doom.reason, doom.cause === undefined ? undefined : { cause: doom.cause });
     }
   }
 
@@ -201,6 +266,11 @@ export class SqliteTransaction {
  *   and sees the scope's own writes. A scope that never wrote takes no lease.
  * - A nested scope is a savepoint, issued when it first runs a statement in the transaction:
  *   undone when its work rejects, while the outer transaction goes on.
+ * - When SQLite rolls the whole transaction back by itself (a trigger's `RAISE(ROLLBACK)`,
+ *   `INSERT OR ROLLBACK`, a full disk, an I/O error…), the statement that caused it throws its
+ *   own error, and the unit of work cannot continue even if that error is caught: every later
+ *   statement of the scope (at any depth) and its commit throw, and so does a nested scope whose
+ *   work resolves; nothing of the scope is written.
  *
  * Hence: do a scope's reads and slow calls (Vault) BEFORE its first write when you can; after it,
  * every other writer waits for the scope to end. And a decision taken on a read before the first
@@ -289,8 +359,9 @@ export class SqliteSession extends BaseSession {
     await transaction.begin();
     this.#assertStillActive();
     this.connections.assertOpen();
-    transaction.enter(this.depth);
-    return translateBusy(() => step(this.connections.writer.prepare(sql)));
+    return transaction.run(this.depth, () =>
+      translateBusy(() => step(this.connections.writer.prepare(sql))),
+    );
   }
 
   /** Runs `step` on the writer on its own (autocommit), holding the lease while it runs. */

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -685,6 +686,38 @@ describe('Transit dev server stateFile: one server per file', () => {
     expect(await readdir(dir)).toEqual(['transit-keys.json.lock']);
 
     winner?.release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('a third starter that takes the file while the fresh lock is aside keeps its lock', async () => {
+    await writeLock({ pid: await deadPid() });
+    let winner: StateFileLock | undefined;
+    let third: StateFileLock | undefined;
+    let thirdLock: Buffer | undefined;
+
+    // The loser judged the lock stale; the winner takes it over first; the loser moves the
+    // winner's fresh lock aside, and meanwhile a third starter finds no lock and takes the file.
+    const loser = (): StateFileLock =>
+      StateFileLock.acquire(file, {
+        beforeTakeover: () => {
+          winner = StateFileLock.acquire(file);
+        },
+        whileAside: () => {
+          third = StateFileLock.acquire(file);
+          thirdLock = readFileSync(lockOf());
+        },
+      });
+
+    expect(loser).toThrow(`Transit dev server state file ${file}: in use by another dev server`);
+    expect(winner).toBeDefined();
+    expect(third).toBeDefined();
+    // Not replaced by the winner's lock put back: the moved lock is dropped, nothing left aside.
+    expect(await readFile(lockOf())).toEqual(thirdLock);
+    expect(await readdir(dir)).toEqual(['transit-keys.json.lock']);
+
+    winner?.release(); // no longer its lock: left alone
+    expect(await readFile(lockOf())).toEqual(thirdLock);
+    third?.release();
     expect(await readdir(dir)).toEqual([]);
   });
 
