@@ -12,6 +12,7 @@ import {
 } from '../../lib/index.js';
 import { SqliteSessionPool } from '../../sample/database/sqlite-session-pool.js';
 import { createCustomer, readRows, useSampleFixture } from './support/sample-app.js';
+import { Gate } from './support/gate.js';
 
 const sample = useSampleFixture();
 const boot = (): Promise<INestApplication> => sample.boot();
@@ -30,27 +31,10 @@ class DeleteThenTimeOut extends InMemoryKeyManagementService {
 
 /** A KMS whose first generateDek waits until the test opens the gate (a slow Vault). */
 class GatedDekKms extends InMemoryKeyManagementService {
-  readonly generateEntered: Promise<void>;
-  private entered!: () => void;
-  private gate!: () => void;
-  private readonly gateOpen = new Promise<void>((resolve) => {
-    this.gate = resolve;
-  });
-
-  constructor() {
-    super();
-    this.generateEntered = new Promise<void>((resolve) => {
-      this.entered = resolve;
-    });
-  }
-
-  openGate(): void {
-    this.gate();
-  }
+  readonly gate = new Gate();
 
   override async generateDek(session: ISession, tenantId: TenantId) {
-    this.entered();
-    await this.gateOpen;
+    await this.gate.pass();
     return super.generateDek(session, tenantId);
   }
 }
@@ -218,13 +202,13 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
         events.push(`create ${r.status}`);
         return r.body as { id: string };
       });
-    await kms.generateEntered; // the create holds acme's write transaction, waiting on "Vault"
+    await kms.gate.reached; // the create holds acme's write transaction, waiting on "Vault"
     const shred = request(http)
       .delete('/tenants/acme/kek')
       .then((r) => events.push(`shred ${r.status}`));
     await new Promise((resolve) => setTimeout(resolve, 50));
     events.push('gate opened');
-    kms.openGate();
+    kms.gate.open();
     const { id } = await create;
     await shred;
     expect(events).toEqual(['gate opened', 'create 201', 'shred 204']);

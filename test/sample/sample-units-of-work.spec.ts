@@ -17,6 +17,7 @@ import { RotateTenantKeyJob } from '../../sample/keys/rotate-tenant-key.job.js';
 import { SqliteSession } from '../../sample/database/sqlite-session.js';
 import { closedPort } from '../support/scripted-server.js';
 import { createCustomer, readRows, useSampleFixture } from './support/sample-app.js';
+import { Gate } from './support/gate.js';
 
 const sample = useSampleFixture();
 
@@ -45,27 +46,10 @@ class DoomedTenantKms extends InMemoryKeyManagementService {
 
 /** In-memory KMS whose rotations wait until the test opens the gate (a slow Vault). */
 class GatedRotationKms extends InMemoryKeyManagementService {
-  readonly rotationEntered: Promise<void>;
-  private entered!: () => void;
-  private gate!: () => void;
-  private readonly gateOpen = new Promise<void>((resolve) => {
-    this.gate = resolve;
-  });
-
-  constructor() {
-    super();
-    this.rotationEntered = new Promise<void>((resolve) => {
-      this.entered = resolve;
-    });
-  }
-
-  openGate(): void {
-    this.gate();
-  }
+  readonly gate = new Gate();
 
   override async rotateKek(session: ISession, tenantId: TenantId): Promise<number> {
-    this.entered();
-    await this.gateOpen;
+    await this.gate.pass();
     return super.rotateKek(session, tenantId);
   }
 }
@@ -260,7 +244,7 @@ describe('sample app: concurrency and sessions', () => {
     const rotation = request(http)
       .post('/tenants/acme/kek/rotate')
       .then((r) => r.status);
-    await kms.rotationEntered; // acme's request holds its write transaction, waiting on "Vault"
+    await kms.gate.reached; // acme's request holds its write transaction, waiting on "Vault"
     const read = await request(http).get(`/tenants/globex/customers/${eve}`);
     expect(read.status).toBe(200);
     expect(
@@ -268,7 +252,7 @@ describe('sample app: concurrency and sessions', () => {
         .get('/health')
         .then((r) => r.status),
     ).toBe(200);
-    kms.openGate();
+    kms.gate.open();
     expect(await rotation).toBe(200);
   });
 
