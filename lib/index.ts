@@ -3,14 +3,18 @@ export { KmsModule } from './kms.module.js';
 export { KEY_MANAGEMENT_SERVICE, SESSION_POOL } from './kms.constants.js';
 export { InjectKeyManagementService } from './kms.decorators.js';
 export type {
+  CircuitBreakerOptions,
   GeneratedDek,
   IKeyManagementService,
   ISession,
   ISessionPool,
+  KmsCallOptions,
   KmsModuleOptions,
+  RetryOptions,
   SessionKind,
   TenantId,
   VaultKeyType,
+  VaultTokenProvider,
 } from './interfaces/index.js';
 export { VaultTransitService } from './providers/vault-transit/vault-transit.service.js';
 export {
@@ -43,6 +47,7 @@ export type {
 export { createSessionSignals } from './session/session-signals.js';
 export {
   KekNotFoundError,
+  KmsAbortedError,
   KmsAccessDeniedError,
   KmsConfigurationError,
   KmsDecryptionError,

@@ -1,6 +1,12 @@
 import { KmsConfigurationError } from './errors/kms-configuration.error.js';
 import { messages } from './errors/messages.js';
-import type { KmsModuleOptions, VaultKeyType } from './interfaces/kms-module-options.interface.js';
+import type {
+  CircuitBreakerOptions,
+  KmsModuleOptions,
+  RetryOptions,
+  VaultKeyType,
+} from './interfaces/kms-module-options.interface.js';
+import { TOKEN_PATTERN, TokenSource } from './providers/vault-transit/token-source.js';
 import { Secret } from './secret.js';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from './key-naming/tenant-key-namer.js';
 
@@ -12,14 +18,23 @@ export const VAULT_KEY_TYPES: readonly VaultKeyType[] = [
 const MOUNT_PATTERN = /^[\w-]+(?:\.[\w-]+)*(?:\/[\w-]+(?:\.[\w-]+)*)*$/;
 const MAX_TIMEOUT_MS = 600_000;
 
+/** Retry settings after validation (maxAttempts 1 = no retry). */
+export type ResolvedRetry = Required<RetryOptions>;
+/** Circuit-breaker settings after validation. */
+export type ResolvedCircuitBreaker = Required<CircuitBreakerOptions>;
+
 /** Options after validation, with every default applied (defaults live only here). */
 export interface ResolvedKmsOptions {
   readonly vaultAddr: string;
-  /** Wrapped so that logging or serializing the options never shows it. */
-  readonly vaultToken: Secret;
+  /** Where tokens come from; prints `[REDACTED]`, never the token or the function. */
+  readonly vaultToken: TokenSource;
   readonly mount: string;
   readonly keyType: VaultKeyType;
   readonly timeoutMs: number;
+  readonly deadlineMs: number;
+  readonly retry: ResolvedRetry;
+  /** Absent when turned off. */
+  readonly circuitBreaker: ResolvedCircuitBreaker | undefined;
   readonly keyPrefix: string;
   readonly keyName: KmsModuleOptions['keyName'];
   readonly maxSockets: number;
@@ -33,9 +48,7 @@ function invalid(option: string, rule: string): KmsConfigurationError {
  * Validates options and merges defaults. Throws {@link KmsConfigurationError} naming the first
  * bad option; the message never contains the token.
  */
-export function resolveKmsOptions(
-  options: KmsModuleOptions | ResolvedKmsOptions | undefined,
-): ResolvedKmsOptions {
+export function resolveKmsOptions(options: KmsModuleOptions | undefined): ResolvedKmsOptions {
   if (!options || typeof options !== 'object')
     throw invalid('options', 'an options object is required');
   const {
@@ -46,6 +59,7 @@ export function resolveKmsOptions(
     timeoutMs = 10_000,
   } = options;
   const { keyPrefix = DEFAULT_KEY_PREFIX, keyName, maxSockets = 32 } = options;
+  const { deadlineMs = 30_000, tokenCacheMs = 0 } = options;
 
   if (typeof vaultAddr !== 'string' || !isHttpUrl(vaultAddr)) {
     throw invalid(
@@ -53,16 +67,7 @@ export function resolveKmsOptions(
       'must be an absolute http(s) URL without credentials, query or fragment, e.g. http://127.0.0.1:8200',
     );
   }
-  const token = vaultToken instanceof Secret ? vaultToken.reveal() : vaultToken;
-  if (typeof token !== 'string' || token.length === 0) {
-    throw invalid('vaultToken', 'must be a non-empty string');
-  }
-  if (!/^[\x21-\x7e]+$/.test(token)) {
-    throw invalid(
-      'vaultToken',
-      'must contain only visible ASCII characters (no spaces or line breaks)',
-    );
-  }
+  const tokenSource = resolveToken(vaultToken, tokenCacheMs);
   if (typeof mount !== 'string' || !MOUNT_PATTERN.test(mount)) {
     throw invalid(
       'mount',
@@ -94,16 +99,95 @@ export function resolveKmsOptions(
   if (!Number.isInteger(maxSockets) || maxSockets < 1 || maxSockets > 1024) {
     throw invalid('maxSockets', 'must be an integer between 1 and 1024');
   }
+  if (!Number.isInteger(deadlineMs) || deadlineMs < 1 || deadlineMs > MAX_TIMEOUT_MS) {
+    throw invalid(
+      'deadlineMs',
+      `must be an integer number of milliseconds between 1 and ${MAX_TIMEOUT_MS}`,
+    );
+  }
   return {
     vaultAddr: vaultAddr.replace(/\/+$/, ''),
-    vaultToken: vaultToken instanceof Secret ? vaultToken : new Secret(token),
+    vaultToken: tokenSource,
     mount,
     keyType,
     timeoutMs,
+    deadlineMs,
+    retry: resolveRetry(options.retry),
+    circuitBreaker: resolveCircuitBreaker(options.circuitBreaker),
     keyPrefix,
     keyName,
     maxSockets,
   };
+}
+
+function resolveToken(value: unknown, cacheMs: unknown): TokenSource {
+  if (typeof value === 'function') {
+    if (!Number.isInteger(cacheMs) || (cacheMs as number) < 0 || (cacheMs as number) > 3_600_000) {
+      throw invalid(
+        'tokenCacheMs',
+        'must be an integer number of milliseconds between 0 and 3600000',
+      );
+    }
+    return TokenSource.from(value as () => string | Promise<string>, cacheMs as number);
+  }
+  if (typeof value !== 'string' || value.length === 0) {
+    throw invalid('vaultToken', 'must be a non-empty string or a function returning one');
+  }
+  if (!TOKEN_PATTERN.test(value)) {
+    throw invalid(
+      'vaultToken',
+      'must contain only visible ASCII characters (no spaces or line breaks)',
+    );
+  }
+  return TokenSource.fixed(new Secret(value));
+}
+
+const DEFAULT_RETRY: ResolvedRetry = { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 2_000 };
+
+function resolveRetry(value: unknown): ResolvedRetry {
+  if (value === undefined) return DEFAULT_RETRY;
+  if (value === false) return { ...DEFAULT_RETRY, maxAttempts: 1 };
+  if (typeof value !== 'object' || value === null) {
+    throw invalid('retry', 'must be false or { maxAttempts, baseDelayMs, maxDelayMs }');
+  }
+  const { maxAttempts = 3, baseDelayMs = 100, maxDelayMs = 2_000 } = value as RetryOptions;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 10) {
+    throw invalid('retry.maxAttempts', 'must be an integer between 1 and 10');
+  }
+  if (!Number.isInteger(baseDelayMs) || baseDelayMs < 0 || baseDelayMs > 60_000) {
+    throw invalid(
+      'retry.baseDelayMs',
+      'must be an integer number of milliseconds between 0 and 60000',
+    );
+  }
+  if (!Number.isInteger(maxDelayMs) || maxDelayMs < baseDelayMs || maxDelayMs > MAX_TIMEOUT_MS) {
+    throw invalid(
+      'retry.maxDelayMs',
+      `must be an integer between baseDelayMs and ${MAX_TIMEOUT_MS}`,
+    );
+  }
+  return { maxAttempts, baseDelayMs, maxDelayMs };
+}
+
+const DEFAULT_BREAKER: ResolvedCircuitBreaker = { failureThreshold: 5, resetTimeoutMs: 5_000 };
+
+function resolveCircuitBreaker(value: unknown): ResolvedCircuitBreaker | undefined {
+  if (value === undefined) return DEFAULT_BREAKER;
+  if (value === false) return undefined;
+  if (typeof value !== 'object' || value === null) {
+    throw invalid('circuitBreaker', 'must be false or { failureThreshold, resetTimeoutMs }');
+  }
+  const { failureThreshold = 5, resetTimeoutMs = 5_000 } = value as CircuitBreakerOptions;
+  if (!Number.isInteger(failureThreshold) || failureThreshold < 1 || failureThreshold > 1000) {
+    throw invalid('circuitBreaker.failureThreshold', 'must be an integer between 1 and 1000');
+  }
+  if (!Number.isInteger(resetTimeoutMs) || resetTimeoutMs < 1 || resetTimeoutMs > 10_000) {
+    throw invalid(
+      'circuitBreaker.resetTimeoutMs',
+      'must be an integer number of milliseconds between 1 and 10000 (calls resume within 10 s of Vault’s return)',
+    );
+  }
+  return { failureThreshold, resetTimeoutMs };
 }
 
 function isHttpUrl(value: string): boolean {

@@ -6,3 +6,4 @@ export { KmsAccessDeniedError } from './kms-access-denied.error.js';
 export { KmsUnavailableError, type KmsUnavailableReason } from './kms-unavailable.error.js';
 export { KmsConfigurationError } from './kms-configuration.error.js';
 export { KmsSessionError } from './kms-session.error.js';
+export { KmsAbortedError } from './kms-aborted.error.js';

@@ -2,7 +2,14 @@ import { KmsError, type KmsErrorOptions } from './kms.error.js';
 
 /** Why Vault could not serve the call. */
 export type KmsUnavailableReason =
-  'network' | 'timeout' | 'sealed' | 'rate-limited' | 'server-error' | 'bad-response';
+  | 'network'
+  | 'timeout'
+  | 'sealed'
+  | 'rate-limited'
+  | 'server-error'
+  | 'bad-response'
+  /** The circuit breaker is open: recent calls failed, this one was not sent. */
+  | 'circuit-open';
 
 /**
  * Vault could not be reached or could not serve the call right now (network failure, timeout,

@@ -5,6 +5,18 @@
 export const messages = {
   invalidOption: (option: string, rule: string): string =>
     `Invalid KmsModule option "${option}": ${rule}.`,
+  tokenProviderFailed: (errorName: string): string =>
+    `The vaultToken function failed (${errorName}): it must return the current Vault token.`,
+  tokenProviderInvalid: (): string =>
+    'The vaultToken function returned no usable token: expected a non-empty string of visible ' +
+    'ASCII characters (no spaces or line breaks).',
+  callAborted: (operation: string): string =>
+    `The caller aborted ${operation} (its AbortSignal fired); Vault may or may not have processed a request in flight.`,
+  deadlineExceeded: (operation: string, ms: number): string =>
+    `${operation} did not complete within ${ms} ms (deadlineMs), retries included. The call may succeed if retried later.`,
+  circuitOpen: (operation: string, retryInMs: number): string =>
+    `${operation} was not sent: Vault failed the last requests (circuit breaker open); ` +
+    `the next attempt goes through in about ${Math.ceil(retryInMs)} ms.`,
   tenantIdType: (type: string): string =>
     `Invalid tenant id: expected a string, a safe integer or a bigint, got ${type}.`,
   tenantIdEmpty: (): string => 'Invalid tenant id: it must not be empty.',

@@ -1,7 +1,14 @@
 export type {
   GeneratedDek,
   IKeyManagementService,
+  KmsCallOptions,
   TenantId,
 } from './key-management-service.interface.js';
 export type { ISession, ISessionPool, SessionKind } from './session.interface.js';
-export type { KmsModuleOptions, VaultKeyType } from './kms-module-options.interface.js';
+export type {
+  CircuitBreakerOptions,
+  KmsModuleOptions,
+  RetryOptions,
+  VaultKeyType,
+  VaultTokenProvider,
+} from './kms-module-options.interface.js';

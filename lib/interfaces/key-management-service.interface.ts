@@ -11,6 +11,15 @@ export interface GeneratedDek {
   readonly encryptedDek: Buffer;
 }
 
+/** Per-call options, the last parameter of every method. @publicApi */
+export interface KmsCallOptions {
+  /**
+   * Cancels the call: a request in flight and any wait between retries stop at once, and the
+   * call rejects with `KmsAbortedError`. Vault may already have processed a request in flight.
+   */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * Envelope encryption with one key-encryption key (KEK) per tenant. Every method takes the
  * session first (its HTTP client or transaction), then the tenant id.
@@ -18,19 +27,38 @@ export interface GeneratedDek {
  */
 export interface IKeyManagementService {
   /** Wraps `dek` with the tenant's current KEK version; creates the KEK if the tenant has none. */
-  encryptDek(session: ISession, tenantId: TenantId, dek: Uint8Array): Promise<Buffer>;
+  encryptDek(
+    session: ISession,
+    tenantId: TenantId,
+    dek: Uint8Array,
+    options?: KmsCallOptions,
+  ): Promise<Buffer>;
   /** Unwraps a DEK produced by `encryptDek`, `generateDek` or `rewrapDek` for the same tenant. */
-  decryptDek(session: ISession, tenantId: TenantId, encryptedDek: Uint8Array): Promise<Buffer>;
+  decryptDek(
+    session: ISession,
+    tenantId: TenantId,
+    encryptedDek: Uint8Array,
+    options?: KmsCallOptions,
+  ): Promise<Buffer>;
   /** A new 256-bit DEK, plaintext and wrapped; creates the KEK if the tenant has none. */
-  generateDek(session: ISession, tenantId: TenantId): Promise<GeneratedDek>;
+  generateDek(
+    session: ISession,
+    tenantId: TenantId,
+    options?: KmsCallOptions,
+  ): Promise<GeneratedDek>;
   /** Adds a KEK version (creates version 1 if the tenant has no KEK) and returns its number. */
-  rotateKek(session: ISession, tenantId: TenantId): Promise<number>;
+  rotateKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<number>;
   /** Re-wraps a stored DEK under the latest KEK version without revealing it. */
-  rewrapDek(session: ISession, tenantId: TenantId, encryptedDek: Uint8Array): Promise<Buffer>;
+  rewrapDek(
+    session: ISession,
+    tenantId: TenantId,
+    encryptedDek: Uint8Array,
+    options?: KmsCallOptions,
+  ): Promise<Buffer>;
   /** Crypto-shredding: destroys the tenant's KEK and every version of it. Idempotent. */
-  deleteKek(session: ISession, tenantId: TenantId): Promise<void>;
+  deleteKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<void>;
   /** Checks the backend can serve calls (Vault: reachable, unsealed, token accepted). */
-  setup(session: ISession): Promise<void>;
+  setup(session: ISession, options?: KmsCallOptions): Promise<void>;
   /** Releases what `setup` acquired. Never deletes keys. */
-  cleanup(session: ISession): Promise<void>;
+  cleanup(session: ISession, options?: KmsCallOptions): Promise<void>;
 }

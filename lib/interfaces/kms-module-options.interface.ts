@@ -2,6 +2,27 @@ import type { TenantId } from './key-management-service.interface.js';
 import type { ISessionPool } from './session.interface.js';
 import type { RestSessionPool } from '../session/rest-session-pool.js';
 
+/** Returns the current Vault token (e.g. read from a Vault Agent sink). @publicApi */
+export type VaultTokenProvider = () => string | Promise<string>;
+
+/** @publicApi */
+export interface RetryOptions {
+  /** Attempts per call, the first included (1 = no retry). @default 3 */
+  readonly maxAttempts?: number;
+  /** Upper bound of the first wait; doubles per attempt. @default 100 */
+  readonly baseDelayMs?: number;
+  /** Cap of any wait (a longer `Retry-After` is honoured within the deadline). @default 2000 */
+  readonly maxDelayMs?: number;
+}
+
+/** @publicApi */
+export interface CircuitBreakerOptions {
+  /** Consecutive failed requests that open the circuit. @default 5 */
+  readonly failureThreshold?: number;
+  /** How long the circuit stays open before one probe is let through. @default 5000 */
+  readonly resetTimeoutMs?: number;
+}
+
 /** Transit key types usable for wrapping DEKs (the types Vault can create on first encrypt). @publicApi */
 export type VaultKeyType = 'aes256-gcm96' | 'aes128-gcm96' | 'chacha20-poly1305';
 
@@ -12,8 +33,18 @@ export type VaultKeyType = 'aes256-gcm96' | 'aes128-gcm96' | 'chacha20-poly1305'
 export interface KmsModuleOptions {
   /** Vault's address, e.g. `https://vault.internal:8200` (a path prefix is allowed for proxies). */
   readonly vaultAddr: string;
-  /** The Vault token sent as `X-Vault-Token`. Never logged, never part of an error. */
-  readonly vaultToken: string;
+  /**
+   * The Vault token sent as `X-Vault-Token`: a string, or a function (sync or async) returning
+   * the current token — e.g. reading a file a Vault Agent rewrites — called for each request, or
+   * at most once per `tokenCacheMs`. Never logged, never part of an error.
+   */
+  readonly vaultToken: string | VaultTokenProvider;
+  /**
+   * With a token function: how long a token it returned is reused. After a 403 the cached token
+   * is dropped at once, and a call is repeated once if the function then gives another token.
+   * @default 0 (the function is called for every request)
+   */
+  readonly tokenCacheMs?: number;
   /**
    * Where the Transit engine is mounted.
    * @default 'transit'
@@ -29,6 +60,29 @@ export interface KmsModuleOptions {
    * @default 10000
    */
   readonly timeoutMs?: number;
+  /**
+   * Time limit of one call, in milliseconds, retries and their waits included. Each attempt
+   * gets `min(timeoutMs, time left)`; no wait starts that would end past it.
+   * @default 30000
+   */
+  readonly deadlineMs?: number;
+  /**
+   * Retries of calls that are safe to repeat (encrypt, decrypt, datakey, rewrap, key reads and
+   * creation, the two steps of a delete) after a network error, a timeout, a 5xx, a 429 or a
+   * sealed Vault, with capped exponential backoff and full jitter; a `Retry-After` header is
+   * honoured. A rotation is never repeated blindly: it is resent only when Vault provably did
+   * not process it, otherwise the key is read back. `false` turns retries off.
+   * @default { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 2000 }
+   */
+  readonly retry?: false | RetryOptions;
+  /**
+   * Fails calls fast while Vault is down: after `failureThreshold` consecutive failed requests
+   * (network errors, timeouts, 5xx, sealed), calls fail at once with reason `circuit-open` for
+   * `resetTimeoutMs`; then one call probes Vault and, if it succeeds, traffic resumes. `false`
+   * turns it off.
+   * @default { failureThreshold: 5, resetTimeoutMs: 5000 }
+   */
+  readonly circuitBreaker?: false | CircuitBreakerOptions;
   /**
    * Prefix of every tenant's key name: tenant `42` uses key `tenant-42` by default, `orders-42`
    * with prefix `orders-`. It keeps tenant keys apart from other keys in the mount; use one

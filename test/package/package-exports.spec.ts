@@ -36,6 +36,7 @@ describe('the built package', () => {
       'InjectKeyManagementService',
       'KEY_MANAGEMENT_SERVICE',
       'KekNotFoundError',
+      'KmsAbortedError',
       'KmsAccessDeniedError',
       'KmsConfigurationError',
       'KmsDecryptionError',

@@ -124,6 +124,7 @@ describe('RestSessionPool', () => {
     const kms = new VaultTransitService({
       vaultAddr: `http://127.0.0.1:${await closedPort()}`,
       vaultToken: server.token,
+      retry: false,
     });
     await expect(rest.session((s) => kms.rotateKek(s, 'refused'))).rejects.toMatchObject({
       reason: 'network',

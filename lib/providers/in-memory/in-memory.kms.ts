@@ -9,6 +9,7 @@ import { TransitError } from '../../engine/transit.error.js';
 import type {
   GeneratedDek,
   IKeyManagementService,
+  KmsCallOptions,
   TenantId,
 } from '../../interfaces/key-management-service.interface.js';
 import type {
@@ -16,6 +17,8 @@ import type {
   VaultKeyType,
 } from '../../interfaces/kms-module-options.interface.js';
 import type { ISession } from '../../interfaces/session.interface.js';
+import { KmsAbortedError } from '../../errors/kms-aborted.error.js';
+import { messages } from '../../errors/messages.js';
 import { createTenantKeyNamer, type TenantKeyNamer } from '../../key-naming/tenant-key-namer.js';
 import { assertDek, parseEncryptedDek } from '../../validation/dek-input.js';
 
@@ -74,10 +77,15 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     this.run('configureKek', keyName, () => this.engine.configureKey(keyName, config));
   }
 
-  async encryptDek(session: ISession, tenantId: TenantId, dek: Uint8Array): Promise<Buffer> {
+  async encryptDek(
+    session: ISession,
+    tenantId: TenantId,
+    dek: Uint8Array,
+    options?: KmsCallOptions,
+  ): Promise<Buffer> {
     const keyName = this.keyNameOf(tenantId);
     assertDek(dek);
-    this.enter('encryptDek', session, tenantId);
+    this.enter('encryptDek', session, tenantId, options);
     // A view, not a copy: no duplicate of the DEK is left in Node's buffer pool.
     const plaintext = Buffer.from(dek.buffer, dek.byteOffset, dek.byteLength).toString('base64');
     const [result] = this.run('encryptDek', keyName, () =>
@@ -93,19 +101,24 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     session: ISession,
     tenantId: TenantId,
     encryptedDek: Uint8Array,
+    options?: KmsCallOptions,
   ): Promise<Buffer> {
     const keyName = this.keyNameOf(tenantId);
     const { ciphertext } = parseEncryptedDek(encryptedDek);
-    this.enter('decryptDek', session, tenantId);
+    this.enter('decryptDek', session, tenantId, options);
     const [result] = this.run('decryptDek', keyName, () =>
       this.engine.decrypt(keyName, [{ ciphertext }], false),
     );
     return ownedFromBase64(result?.plaintext ?? '');
   }
 
-  async generateDek(session: ISession, tenantId: TenantId): Promise<GeneratedDek> {
+  async generateDek(
+    session: ISession,
+    tenantId: TenantId,
+    options?: KmsCallOptions,
+  ): Promise<GeneratedDek> {
     const keyName = this.keyNameOf(tenantId);
-    this.enter('generateDek', session, tenantId);
+    this.enter('generateDek', session, tenantId, options);
     const generated = this.run('generateDek', keyName, () => {
       if (!this.engine.hasKey(keyName)) this.engine.createKey(keyName, { type: this.keyType });
       return this.engine.dataKey(keyName, { bits: 256 });
@@ -115,9 +128,13 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     return { dek, encryptedDek: ownedFromUtf8(generated.ciphertext) };
   }
 
-  async rotateKek(session: ISession, tenantId: TenantId): Promise<number> {
+  async rotateKek(
+    session: ISession,
+    tenantId: TenantId,
+    options?: KmsCallOptions,
+  ): Promise<number> {
     const keyName = this.keyNameOf(tenantId);
-    this.enter('rotateKek', session, tenantId);
+    this.enter('rotateKek', session, tenantId, options);
     const key = this.run('rotateKek', keyName, () =>
       this.engine.hasKey(keyName)
         ? this.engine.rotateKey(keyName)
@@ -130,19 +147,20 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     session: ISession,
     tenantId: TenantId,
     encryptedDek: Uint8Array,
+    options?: KmsCallOptions,
   ): Promise<Buffer> {
     const keyName = this.keyNameOf(tenantId);
     const { ciphertext } = parseEncryptedDek(encryptedDek);
-    this.enter('rewrapDek', session, tenantId);
+    this.enter('rewrapDek', session, tenantId, options);
     const [result] = this.run('rewrapDek', keyName, () =>
       this.engine.rewrap(keyName, [{ ciphertext }], false),
     );
     return ownedFromUtf8(result?.ciphertext ?? '');
   }
 
-  async deleteKek(session: ISession, tenantId: TenantId): Promise<void> {
+  async deleteKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<void> {
     const keyName = this.keyNameOf(tenantId);
-    this.enter('deleteKek', session, tenantId);
+    this.enter('deleteKek', session, tenantId, options);
     try {
       this.run('deleteKek', keyName, () => {
         this.engine.configureKey(keyName, { deletionAllowed: true });
@@ -153,24 +171,26 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     }
   }
 
-  async setup(session: ISession): Promise<void> {
-    this.enter('setup', session);
+  async setup(session: ISession, options?: KmsCallOptions): Promise<void> {
+    this.enter('setup', session, undefined, options);
   }
 
-  async cleanup(session: ISession): Promise<void> {
-    this.enter('cleanup', session);
+  async cleanup(session: ISession, options?: KmsCallOptions): Promise<void> {
+    this.enter('cleanup', session, undefined, options);
   }
 
   /**
-   * Checks the session as VaultTransitService would (active, with a REST part, no scope open),
-   * records the call, and fails it if told to.
+   * Checks the session as VaultTransitService would (active, with a REST part, no scope open)
+   * and the caller's signal, records the call, and fails it if told to.
    */
   private enter(
     operation: keyof IKeyManagementService,
     session: ISession,
-    tenantId?: TenantId,
+    tenantId: TenantId | undefined,
+    options: KmsCallOptions | undefined,
   ): void {
     extractRequest(session);
+    if (options?.signal?.aborted) throw new KmsAbortedError(messages.callAborted(operation));
     this.recorded.push({ operation, ...(tenantId !== undefined ? { tenantId } : {}), session });
     const failure = this.failures.shift();
     if (failure) throw failure;

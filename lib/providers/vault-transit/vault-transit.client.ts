@@ -1,9 +1,13 @@
 import type { HttpService } from '@nestjs/axios';
 import { classifyVaultError } from '../../errors/classify-vault-error.js';
+import { KmsAccessDeniedError } from '../../errors/kms-access-denied.error.js';
 import { KmsUnavailableError } from '../../errors/kms-unavailable.error.js';
 import { messages } from '../../errors/messages.js';
 import type { ResolvedKmsOptions } from '../../kms-options.js';
-import { redact } from '../../secret.js';
+import { redact, type Secret } from '../../secret.js';
+import type { CallContext } from './call-context.js';
+import { CircuitBreaker } from './circuit-breaker.js';
+import { parseRetryAfter, RetryPolicy, type Repeatable } from './retry-policy.js';
 
 export type VaultMethod = 'GET' | 'POST' | 'DELETE';
 
@@ -19,12 +23,16 @@ export interface VaultRequest {
   readonly outsideMount?: boolean;
   /** Values of the body that must never appear in an error (e.g. the base64 plaintext). */
   readonly secrets?: readonly string[];
+  /** Whether a failed attempt may be repeated (see {@link Repeatable}). @default 'always' */
+  readonly repeatable?: Repeatable;
 }
 
 export interface VaultAnswer {
   readonly status: number;
   /** The envelope's `data`, or undefined for 204 and data-less answers. */
   readonly data: Record<string, unknown> | undefined;
+  /** Vault's clock when it answered (its `Date` header), in ms since the epoch. */
+  readonly date?: number;
 }
 
 export interface VaultExchange {
@@ -32,32 +40,93 @@ export interface VaultExchange {
   readonly body: Record<string, unknown> | undefined;
   /** Vault's `errors`, with any echoed secret redacted. */
   readonly errors: readonly string[];
+  /** A `Retry-After` header, in ms. */
+  readonly retryAfterMs?: number;
+  /** Vault's `Date` header, in ms since the epoch. */
+  readonly date?: number;
 }
 
 /**
- * All HTTP details of talking to Vault: URL, token header, timeout, JSON, and turning failures
- * into typed errors. Nothing it throws carries the token, headers or the request body: the
- * underlying axios error (which holds the config and headers) is never attached, and Vault's
- * error strings are scrubbed of the token and of the request's secrets in case a proxy echoes
- * them.
+ * All HTTP details of talking to Vault: URL, token header, timeouts and deadline, retries,
+ * the circuit breaker, JSON, and turning failures into typed errors. Nothing it throws carries
+ * the token, headers or the request body: the underlying axios error (which holds the config
+ * and headers) is never attached, and Vault's error strings are scrubbed of the token and of
+ * the request's secrets in case a proxy echoes them.
  */
 export class VaultTransitClient {
   private readonly mountUrl: string;
   private readonly v1Url: string;
+  private readonly retry: RetryPolicy;
+  private readonly breaker: CircuitBreaker | undefined;
 
   constructor(private readonly options: ResolvedKmsOptions) {
     this.v1Url = `${options.vaultAddr}/v1/`;
     this.mountUrl = `${this.v1Url}${options.mount}/`;
+    this.retry = new RetryPolicy(options.retry);
+    this.breaker = options.circuitBreaker && new CircuitBreaker(options.circuitBreaker);
   }
 
-  /** Sends one request; resolves for 2xx, throws a classified {@link KmsError} otherwise. */
-  async send(http: HttpService, request: VaultRequest): Promise<VaultAnswer> {
-    const answer = await this.exchange(http, request);
-    if (answer.status >= 200 && answer.status < 300) {
-      const data = answer.body?.['data'];
-      return { status: answer.status, data: isRecord(data) ? data : undefined };
+  /**
+   * Sends a request, repeating it as the retry policy allows within the call's deadline;
+   * resolves for 2xx, throws a classified {@link KmsError} otherwise.
+   */
+  async send(http: HttpService, request: VaultRequest, call: CallContext): Promise<VaultAnswer> {
+    let tokenRefreshed = false;
+    for (let attempt = 1; ; attempt += 1) {
+      call.assertCanContinue();
+      this.breaker?.admit(request.operation);
+      let failure: unknown;
+      let retryAfterMs: number | undefined;
+      let token: Secret | undefined;
+      try {
+        token = await this.options.vaultToken.current();
+        const answer = await this.exchange(http, request, call, token);
+        if (answer.status >= 500) this.breaker?.failed();
+        else this.breaker?.succeeded();
+        if (answer.status >= 200 && answer.status < 300) {
+          const data = answer.body?.['data'];
+          return {
+            status: answer.status,
+            data: isRecord(data) ? data : undefined,
+            ...(answer.date !== undefined ? { date: answer.date } : {}),
+          };
+        }
+        failure = this.classify(request, answer);
+        retryAfterMs = answer.retryAfterMs;
+      } catch (error) {
+        this.noteTransportFailure(error);
+        failure = error;
+      }
+      // A token function may have a newer token than the one Vault just refused.
+      if (
+        failure instanceof KmsAccessDeniedError &&
+        this.options.vaultToken.dynamic &&
+        !tokenRefreshed
+      ) {
+        tokenRefreshed = true;
+        this.options.vaultToken.invalidate();
+        const fresh = await this.options.vaultToken.current();
+        if (fresh.reveal() !== token?.reveal()) {
+          attempt -= 1; // the refused token does not count as an attempt
+          continue;
+        }
+      }
+      if (!this.retry.shouldRetry(request.repeatable ?? 'always', failure, attempt)) throw failure;
+      const delay = this.retry.delayMs(attempt, retryAfterMs);
+      if (delay >= call.remainingMs) throw failure;
+      await call.wait(delay);
     }
-    throw this.classify(request, answer);
+  }
+
+  private noteTransportFailure(error: unknown): void {
+    if (
+      error instanceof KmsUnavailableError &&
+      (error.reason === 'network' || error.reason === 'timeout')
+    ) {
+      this.breaker?.failed();
+    } else {
+      this.breaker?.released(); // aborted, a token function failure, a non-Vault answer
+    }
   }
 
   /** The typed error for a non-2xx exchange. */
@@ -72,24 +141,36 @@ export class VaultTransitClient {
     });
   }
 
-  /** Sends one request and returns the status and parsed body whatever the status. */
-  async exchange(http: HttpService, request: VaultRequest): Promise<VaultExchange> {
-    const { timeoutMs } = this.options;
+  /**
+   * Sends one request and returns the status and parsed body whatever the status. The attempt
+   * gets `min(timeoutMs, time left in the call)`; the caller's AbortSignal cancels it.
+   */
+  async exchange(
+    http: HttpService,
+    request: VaultRequest,
+    call: CallContext,
+    token?: Secret,
+  ): Promise<VaultExchange> {
+    call.assertCanContinue();
+    const secret = token ?? (await this.options.vaultToken.current());
     const url = (request.outsideMount ? this.v1Url : this.mountUrl) + request.path;
+    const limitMs = Math.max(1, Math.min(this.options.timeoutMs, Math.ceil(call.remainingMs)));
+    const timeout = AbortSignal.timeout(limitMs);
     let status: number;
     let text: unknown;
+    let headers: Record<string, unknown>;
     try {
       const response = await http.axiosRef.request<string>({
         method: request.method,
         url,
         headers: {
-          'X-Vault-Token': this.options.vaultToken.reveal(),
+          'X-Vault-Token': secret.reveal(),
           ...(request.body ? { 'Content-Type': 'application/json' } : {}),
         },
         ...(request.body ? { data: JSON.stringify(request.body) } : {}),
         // One deadline for the whole exchange (connect, answer, body); axios's own `timeout`
         // would be a second timer per request that only watches socket idleness.
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: call.signal ? AbortSignal.any([call.signal, timeout]) : timeout,
         responseType: 'text',
         transformResponse: (data: unknown) => data,
         validateStatus: () => true,
@@ -97,10 +178,15 @@ export class VaultTransitClient {
       });
       status = response.status;
       text = response.data;
+      headers = response.headers as Record<string, unknown>;
     } catch (error) {
-      throw transportError(request.operation, error, timeoutMs);
+      if (call.signal?.aborted) throw call.abortedError();
+      if (timeout.aborted && limitMs < this.options.timeoutMs) throw call.deadlineError();
+      throw transportError(request.operation, error, this.options.timeoutMs);
     }
     const body = parseJson(text);
+    const date = parseDate(headers['date']);
+    const dated = date !== undefined ? { date } : {};
     if (status >= 200 && status < 300) {
       if (status !== 204 && text !== '' && !body) {
         throw new KmsUnavailableError(
@@ -109,15 +195,28 @@ export class VaultTransitClient {
           { status },
         );
       }
-      return { status, body, errors: [] };
+      return { status, body, errors: [], ...dated };
     }
     const errors = body?.['errors'];
-    const secrets = [this.options.vaultToken.reveal(), ...(request.secrets ?? [])];
+    const secrets = [secret.reveal(), ...(request.secrets ?? [])];
     const vaultErrors = Array.isArray(errors)
       ? errors.filter((e): e is string => typeof e === 'string').map((e) => redact(e, secrets))
       : [`HTTP ${status} without a Vault error body`];
-    return { status, body, errors: vaultErrors };
+    const retryAfterMs = parseRetryAfter(headers['retry-after']);
+    return {
+      status,
+      body,
+      errors: vaultErrors,
+      ...dated,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    };
   }
+}
+
+function parseDate(header: unknown): number | undefined {
+  if (typeof header !== 'string') return undefined;
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : date;
 }
 
 function parseJson(text: unknown): Record<string, unknown> | undefined {

@@ -6,6 +6,7 @@ import { messages } from '../../errors/messages.js';
 import type {
   GeneratedDek,
   IKeyManagementService,
+  KmsCallOptions,
   TenantId,
 } from '../../interfaces/key-management-service.interface.js';
 import type { KmsModuleOptions } from '../../interfaces/kms-module-options.interface.js';
@@ -14,6 +15,8 @@ import { createTenantKeyNamer, type TenantKeyNamer } from '../../key-naming/tena
 import { resolveKmsOptions, type ResolvedKmsOptions } from '../../kms-options.js';
 import { extractRequest } from '../../session/extract-request.js';
 import { assertDek, parseEncryptedDek } from '../../validation/dek-input.js';
+import { CallContext } from './call-context.js';
+import { provablyNotProcessed } from './retry-policy.js';
 import { readCiphertext, readKeyVersion, readPlaintext } from './vault-answer.js';
 import {
   VaultTransitClient,
@@ -50,9 +53,15 @@ export class VaultTransitService implements IKeyManagementService {
     return this.#keyNameOf(tenantId);
   }
 
-  async encryptDek(session: ISession, tenantId: TenantId, dek: Uint8Array): Promise<Buffer> {
+  async encryptDek(
+    session: ISession,
+    tenantId: TenantId,
+    dek: Uint8Array,
+    options?: KmsCallOptions,
+  ): Promise<Buffer> {
     const keyName = this.#keyNameOf(tenantId);
     assertDek(dek);
+    const call = this.callContext('encryptDek', options);
     const plaintext = Buffer.from(dek.buffer, dek.byteOffset, dek.byteLength).toString('base64');
     const request: VaultRequest = {
       operation: 'encryptDek',
@@ -64,7 +73,7 @@ export class VaultTransitService implements IKeyManagementService {
       secrets: [plaintext],
     };
     // With upsert disabled (transit/config/keys) a missing key is "encryption key not found".
-    const answer = await this.callCreatingKey(session, request);
+    const answer = await this.callCreatingKey(session, request, call);
     return readCiphertext('encryptDek', answer.data);
   }
 
@@ -72,6 +81,7 @@ export class VaultTransitService implements IKeyManagementService {
     session: ISession,
     tenantId: TenantId,
     encryptedDek: Uint8Array,
+    options?: KmsCallOptions,
   ): Promise<Buffer> {
     const answer = await this.callWithCiphertext(
       session,
@@ -79,46 +89,78 @@ export class VaultTransitService implements IKeyManagementService {
       'decrypt',
       tenantId,
       encryptedDek,
+      options,
     );
     return readPlaintext('decryptDek', answer.data);
   }
 
-  async generateDek(session: ISession, tenantId: TenantId): Promise<GeneratedDek> {
+  async generateDek(
+    session: ISession,
+    tenantId: TenantId,
+    options?: KmsCallOptions,
+  ): Promise<GeneratedDek> {
     const keyName = this.#keyNameOf(tenantId);
-    const answer = await this.callCreatingKey(session, {
-      operation: 'generateDek',
-      keyName,
-      method: 'POST',
-      path: `datakey/plaintext/${keyName}`,
-      body: { bits: DEK_BYTES * 8 },
-    });
+    const call = this.callContext('generateDek', options);
+    const answer = await this.callCreatingKey(
+      session,
+      {
+        operation: 'generateDek',
+        keyName,
+        method: 'POST',
+        path: `datakey/plaintext/${keyName}`,
+        body: { bits: DEK_BYTES * 8 },
+      },
+      call,
+    );
     const encryptedDek = readCiphertext('generateDek', answer.data);
     return { dek: readPlaintext('generateDek', answer.data, DEK_BYTES), encryptedDek };
   }
 
-  async rotateKek(session: ISession, tenantId: TenantId): Promise<number> {
+  /**
+   * Rotates once. A failed rotation is resent only when Vault provably did not process it
+   * (sealed, throttled, connection refused). When its answer is lost (timeout, reset, 5xx), the
+   * key is read back instead: a version Vault created since the call began is the rotation's
+   * result; if there is none, the rotation is sent again — never a second rotation.
+   */
+  async rotateKek(
+    session: ISession,
+    tenantId: TenantId,
+    options?: KmsCallOptions,
+  ): Promise<number> {
     const keyName = this.#keyNameOf(tenantId);
+    const call = this.callContext('rotateKek', options);
     const rotate: VaultRequest = {
       operation: 'rotateKek',
       keyName,
       method: 'POST',
       path: `keys/${keyName}/rotate`,
+      repeatable: 'if-not-processed',
     };
+    const began = performance.now();
     let answer: VaultAnswer;
     try {
-      answer = await this.call(session, rotate);
+      answer = await this.call(session, rotate, call);
     } catch (error) {
-      if (!(error instanceof KekNotFoundError)) throw error;
-      answer = await this.createKey(session, keyName, 'rotateKek');
-      // Another caller created and rotated the key meanwhile: creating added no version, so
-      // rotate as asked rather than report someone else's version as ours.
-      const created = await this.keyObject(session, keyName, answer);
-      if (readKeyVersion('rotateKek', created, 'latest_version') > 1)
-        answer = await this.call(session, rotate);
+      if (error instanceof KekNotFoundError) {
+        answer = await this.createKey(session, keyName, 'rotateKek', call);
+        // Another caller created and rotated the key meanwhile: creating added no version, so
+        // rotate as asked rather than report someone else's version as ours.
+        const created = await this.keyObject(session, keyName, answer, call);
+        if (readKeyVersion('rotateKek', created, 'latest_version') > 1)
+          answer = await this.call(session, rotate, call);
+      } else if (lostAnswer(error)) {
+        const read = await this.readKey(session, keyName, call);
+        const rotated = rotatedSince(read, performance.now() - began);
+        // Cannot tell whether the lost rotation happened: report the failure, never rotate twice.
+        if (rotated === undefined) throw error;
+        answer = rotated ? read : await this.call(session, rotate, call);
+      } else {
+        throw error;
+      }
     }
     return readKeyVersion(
       'rotateKek',
-      await this.keyObject(session, keyName, answer),
+      await this.keyObject(session, keyName, answer, call),
       'latest_version',
     );
   }
@@ -127,6 +169,7 @@ export class VaultTransitService implements IKeyManagementService {
     session: ISession,
     tenantId: TenantId,
     encryptedDek: Uint8Array,
+    options?: KmsCallOptions,
   ): Promise<Buffer> {
     const answer = await this.callWithCiphertext(
       session,
@@ -134,21 +177,27 @@ export class VaultTransitService implements IKeyManagementService {
       'rewrap',
       tenantId,
       encryptedDek,
+      options,
     );
     return readCiphertext('rewrapDek', answer.data);
   }
 
-  async deleteKek(session: ISession, tenantId: TenantId): Promise<void> {
+  async deleteKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<void> {
     const keyName = this.#keyNameOf(tenantId);
+    const call = this.callContext('deleteKek', options);
     let config: VaultAnswer;
     try {
-      config = await this.call(session, {
-        operation: 'deleteKek',
-        keyName,
-        method: 'POST',
-        path: `keys/${keyName}/config`,
-        body: { deletion_allowed: true },
-      });
+      config = await this.call(
+        session,
+        {
+          operation: 'deleteKek',
+          keyName,
+          method: 'POST',
+          path: `keys/${keyName}/config`,
+          body: { deletion_allowed: true },
+        },
+        call,
+      );
     } catch (error) {
       // Never created, or already shredded: deletion has converged.
       if (error instanceof KekNotFoundError) return;
@@ -163,12 +212,11 @@ export class VaultTransitService implements IKeyManagementService {
       );
     }
     try {
-      await this.call(session, {
-        operation: 'deleteKek',
-        keyName,
-        method: 'DELETE',
-        path: `keys/${keyName}`,
-      });
+      await this.call(
+        session,
+        { operation: 'deleteKek', keyName, method: 'DELETE', path: `keys/${keyName}` },
+        call,
+      );
     } catch (error) {
       // Deleted by a concurrent call between our two requests.
       if (!(error instanceof KekNotFoundError)) throw error;
@@ -176,8 +224,9 @@ export class VaultTransitService implements IKeyManagementService {
   }
 
   /** Checks Vault is reachable, initialised and unsealed, and that the token is accepted. */
-  async setup(session: ISession): Promise<void> {
+  async setup(session: ISession, options?: KmsCallOptions): Promise<void> {
     const http = extractRequest(session);
+    const call = this.callContext('setup', options);
     const healthRequest: VaultRequest = {
       operation: 'setup',
       keyName: '',
@@ -185,7 +234,7 @@ export class VaultTransitService implements IKeyManagementService {
       path: 'sys/health',
       outsideMount: true,
     };
-    const health = await this.#client.exchange(http, healthRequest);
+    const health = await this.#client.exchange(http, healthRequest, call);
     if (NOT_SERVING_HEALTH.has(health.status)) {
       const sealed = health.status === 503 || health.body?.['sealed'] === true;
       throw new KmsUnavailableError(
@@ -213,7 +262,7 @@ export class VaultTransitService implements IKeyManagementService {
       path: 'auth/token/lookup-self',
       outsideMount: true,
     };
-    const lookup = await this.#client.exchange(http, lookupRequest);
+    const lookup = await this.#client.exchange(http, lookupRequest, call);
     if (lookup.status < 200 || lookup.status >= 300) throw this.setupError(lookupRequest, lookup);
   }
 
@@ -232,7 +281,7 @@ export class VaultTransitService implements IKeyManagementService {
     return this.#client.classify(request, answer);
   }
 
-  async cleanup(_session: ISession): Promise<void> {
+  async cleanup(_session: ISession, _options?: KmsCallOptions): Promise<void> {
     // Nothing to release: keys are never deleted on cleanup, the HTTP client belongs to the pool.
   }
 
@@ -245,18 +294,27 @@ export class VaultTransitService implements IKeyManagementService {
     return `VaultTransitService { mount: '${this.#options.mount}' }`;
   }
 
-  private call(session: ISession, request: VaultRequest): Promise<VaultAnswer> {
-    return this.#client.send(extractRequest(session), request);
+  private callContext(operation: string, options: KmsCallOptions | undefined): CallContext {
+    const signal = options?.signal;
+    return new CallContext(operation, this.#options.deadlineMs, signal);
+  }
+
+  private call(session: ISession, request: VaultRequest, call: CallContext): Promise<VaultAnswer> {
+    return this.#client.send(extractRequest(session), request, call);
   }
 
   /** Sends `request`; if the key is missing, creates it and sends `request` once more. */
-  private async callCreatingKey(session: ISession, request: VaultRequest): Promise<VaultAnswer> {
+  private async callCreatingKey(
+    session: ISession,
+    request: VaultRequest,
+    call: CallContext,
+  ): Promise<VaultAnswer> {
     try {
-      return await this.call(session, request);
+      return await this.call(session, request, call);
     } catch (error) {
       if (!(error instanceof KekNotFoundError)) throw error;
-      await this.createKey(session, request.keyName, request.operation);
-      return this.call(session, request);
+      await this.createKey(session, request.keyName, request.operation, call);
+      return this.call(session, request, call);
     }
   }
 
@@ -266,26 +324,42 @@ export class VaultTransitService implements IKeyManagementService {
     route: 'decrypt' | 'rewrap',
     tenantId: TenantId,
     encryptedDek: Uint8Array,
+    options: KmsCallOptions | undefined,
   ): Promise<VaultAnswer> {
     const keyName = this.#keyNameOf(tenantId);
     const { ciphertext } = parseEncryptedDek(encryptedDek);
-    return this.call(session, {
-      operation,
-      keyName,
-      method: 'POST',
-      path: `${route}/${keyName}`,
-      body: { ciphertext },
-    });
+    return this.call(
+      session,
+      { operation, keyName, method: 'POST', path: `${route}/${keyName}`, body: { ciphertext } },
+      this.callContext(operation, options),
+    );
   }
 
-  private createKey(session: ISession, keyName: string, operation: string): Promise<VaultAnswer> {
-    return this.call(session, {
-      operation,
-      keyName,
-      method: 'POST',
-      path: `keys/${keyName}`,
-      body: { type: this.#options.keyType },
-    });
+  private createKey(
+    session: ISession,
+    keyName: string,
+    operation: string,
+    call: CallContext,
+  ): Promise<VaultAnswer> {
+    return this.call(
+      session,
+      {
+        operation,
+        keyName,
+        method: 'POST',
+        path: `keys/${keyName}`,
+        body: { type: this.#options.keyType },
+      },
+      call,
+    );
+  }
+
+  private readKey(session: ISession, keyName: string, call: CallContext): Promise<VaultAnswer> {
+    return this.call(
+      session,
+      { operation: 'rotateKek', keyName, method: 'GET', path: `keys/${keyName}` },
+      call,
+    );
   }
 
   /** The key object of a keys/* answer; Vault < 1.14 answers 204, then it is read. */
@@ -293,14 +367,30 @@ export class VaultTransitService implements IKeyManagementService {
     session: ISession,
     keyName: string,
     answer: VaultAnswer,
+    call: CallContext,
   ): Promise<Record<string, unknown> | undefined> {
     if (answer.data) return answer.data;
-    const read = await this.call(session, {
-      operation: 'rotateKek',
-      keyName,
-      method: 'GET',
-      path: `keys/${keyName}`,
-    });
-    return read.data;
+    return (await this.readKey(session, keyName, call)).data;
   }
+}
+
+/** A failure after which Vault may have processed the request (its answer was lost). */
+function lostAnswer(error: unknown): boolean {
+  return (
+    error instanceof KmsUnavailableError &&
+    ['network', 'timeout', 'server-error'].includes(error.reason) &&
+    !provablyNotProcessed(error)
+  );
+}
+
+/**
+ * Whether the key read back has a version Vault created within the last `elapsedMs` — by Vault's
+ * own clock (its `Date` header against the version's creation time, both whole seconds), so the
+ * two machines' clocks need not agree. `undefined` when the answer cannot tell (no `Date`).
+ */
+function rotatedSince(read: VaultAnswer, elapsedMs: number): boolean | undefined {
+  const latest = read.data?.['latest_version'];
+  const created = (read.data?.['keys'] as Record<string, unknown> | undefined)?.[String(latest)];
+  if (read.date === undefined || typeof created !== 'number') return undefined;
+  return created * 1000 >= read.date - elapsedMs - 1000;
 }

@@ -1,0 +1,348 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  InMemoryKeyManagementService,
+  KmsAbortedError,
+  KmsAccessDeniedError,
+  KmsConfigurationError,
+  KmsDecryptionError,
+  KmsUnavailableError,
+  RestSessionPool,
+  VaultTransitService,
+  type KmsModuleOptions,
+} from '../../lib/index.js';
+import { startScriptedServer, type ScriptedServer } from '../support/scripted-server.js';
+import { expectNoSecrets } from '../support/secrets.js';
+
+const TOKEN = 's.retries-test-token-0123456789';
+const CIPHERTEXT = 'vault:v1:' + Buffer.alloc(44, 7).toString('base64');
+const DEK = Buffer.alloc(32, 9);
+
+let rest: RestSessionPool;
+let server: ScriptedServer | undefined;
+
+beforeEach(() => {
+  rest = new RestSessionPool();
+});
+afterEach(async () => {
+  rest.close();
+  await server?.close();
+  server = undefined;
+});
+
+type Reply = (req: IncomingMessage, res: ServerResponse, body: string) => void;
+
+/** Serves the scripted replies in order (the last one repeats). */
+async function serve(...replies: Reply[]): Promise<ScriptedServer> {
+  let next = 0;
+  server = await startScriptedServer((req, res, body) => {
+    const reply = replies[Math.min(next, replies.length - 1)] as Reply;
+    next += 1;
+    reply(req, res, body);
+  });
+  return server;
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Reply {
+  return (_req, res) => {
+    res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
+    res.end(JSON.stringify(body));
+  };
+}
+const vaultError = (status: number, message: string, headers?: Record<string, string>) =>
+  json(status, { errors: [message] }, headers);
+const encrypted = json(200, { data: { ciphertext: CIPHERTEXT, key_version: 1 } });
+const hang: Reply = () => undefined;
+const reset: Reply = (req) => req.socket.destroy();
+
+function service(vaultAddr: string, options: Partial<KmsModuleOptions> = {}) {
+  return new VaultTransitService({
+    vaultAddr,
+    vaultToken: TOKEN,
+    retry: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 20 },
+    ...options,
+  });
+}
+
+const encrypt = (kms: VaultTransitService, signal?: AbortSignal) =>
+  rest.session((s) => kms.encryptDek(s, 'acme', DEK, signal ? { signal } : undefined));
+const failureOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => new Error('expected a failure'),
+    (error: unknown) => error,
+  );
+
+/** A key object as Vault answers GET keys/:name, its latest version created `ageSeconds` ago. */
+function keyObject(latest: number, ageSeconds: number): Reply {
+  const keys: Record<string, number> = {};
+  for (let v = 1; v <= latest; v += 1) keys[String(v)] = Math.floor(Date.now() / 1000) - 3600;
+  keys[String(latest)] = Math.floor(Date.now() / 1000) - ageSeconds;
+  return json(200, {
+    data: { name: 'tenant-acme', latest_version: latest, keys, type: 'aes256-gcm96' },
+  });
+}
+
+const rotate = (kms: VaultTransitService) => rest.session((s) => kms.rotateKek(s, 'acme'));
+const rotations = (vault: ScriptedServer) =>
+  vault.requests.filter((r) => r.method === 'POST' && r.url.endsWith('/rotate')).length;
+const tokens = (vault: ScriptedServer) => vault.requests.map((r) => r.headers['x-vault-token']);
+/** A key read answered without a Date header: Vault's clock is unknown. */
+const noDate: Reply = (req, res) => {
+  res.sendDate = false;
+  keyObject(4, 0)(req, res, '');
+};
+
+describe('retries of calls that are safe to repeat', () => {
+  it.each([
+    ['a 500', vaultError(500, 'internal error')],
+    ['a 502', vaultError(502, 'bad gateway')],
+    ['a sealed Vault (503)', vaultError(503, 'Vault is sealed')],
+    ['a 429', vaultError(429, 'request rate limit exceeded')],
+    ['a connection reset', reset],
+  ])('repeats after %s and succeeds', async (_label, fault) => {
+    const vault = await serve(fault, encrypted);
+    const wrapped = await encrypt(service(vault.address));
+    expect(wrapped.toString()).toBe(CIPHERTEXT);
+    expect(vault.requests).toHaveLength(2);
+  });
+
+  it('gives up after maxAttempts with the last typed error, and never leaks the token', async () => {
+    const vault = await serve(vaultError(500, `internal error for ${TOKEN}`));
+    const error = await failureOf(encrypt(service(vault.address)));
+    expect(error).toBeInstanceOf(KmsUnavailableError);
+    expect(error).toMatchObject({ reason: 'server-error', status: 500 });
+    expect(vault.requests).toHaveLength(3);
+    expectNoSecrets(error, [TOKEN, DEK]);
+  });
+
+  it.each([
+    ['a 400', vaultError(400, 'invalid request'), KmsUnavailableError],
+    ['a 403', vaultError(403, 'permission denied'), KmsAccessDeniedError],
+    [
+      'a decryption failure',
+      vaultError(400, 'cipher: message authentication failed'),
+      KmsDecryptionError,
+    ],
+  ])('does not repeat after %s', async (_label, fault, type) => {
+    const vault = await serve(fault);
+    const kms = service(vault.address);
+    const call =
+      type === KmsDecryptionError
+        ? rest.session((s) => kms.decryptDek(s, 'acme', Buffer.from(CIPHERTEXT)))
+        : encrypt(kms);
+    const error = await failureOf(call);
+    if (type !== KmsUnavailableError) expect(error).toBeInstanceOf(type);
+    expect(vault.requests).toHaveLength(1);
+  });
+
+  it('honours Retry-After: a wait longer than the time left ends the call at once', async () => {
+    const vault = await serve(
+      vaultError(429, 'request rate limit exceeded', { 'Retry-After': '60' }),
+    );
+    const started = performance.now();
+    const error = await failureOf(encrypt(service(vault.address, { deadlineMs: 5_000 })));
+    expect(error).toMatchObject({ reason: 'rate-limited' });
+    expect(vault.requests).toHaveLength(1); // it did not retry after its own short backoff
+    expect(performance.now() - started).toBeLessThan(4_000); // nor wait for the deadline
+  });
+
+  it('retry: false sends each request once', async () => {
+    const vault = await serve(vaultError(500, 'internal error'), encrypted);
+    await expect(encrypt(service(vault.address, { retry: false }))).rejects.toBeInstanceOf(
+      KmsUnavailableError,
+    );
+    expect(vault.requests).toHaveLength(1);
+  });
+});
+
+describe('rotation is never repeated blindly', () => {
+  it('a lost answer (500) is followed by a key read: the version Vault just created is the result', async () => {
+    const vault = await serve(vaultError(500, 'internal error'), keyObject(4, 0));
+    expect(await rotate(service(vault.address))).toBe(4);
+    expect(rotations(vault)).toBe(1);
+    expect(vault.requests.map((r) => r.method)).toEqual(['POST', 'GET']);
+  });
+
+  it('a lost answer (reset) whose rotation did not happen is sent once more', async () => {
+    const vault = await serve(reset, keyObject(3, 3600), keyObject(4, 0));
+    expect(await rotate(service(vault.address))).toBe(4);
+    expect(rotations(vault)).toBe(2);
+  });
+
+  it('a rotation Vault provably did not process (sealed) is resent', async () => {
+    const vault = await serve(vaultError(503, 'Vault is sealed'), keyObject(2, 0));
+    expect(await rotate(service(vault.address))).toBe(2);
+    expect(rotations(vault)).toBe(2);
+  });
+
+  it('when the key read cannot tell (no Date header), the failure is reported, not retried', async () => {
+    const vault = await serve(vaultError(500, 'internal error'), noDate);
+    const error = await failureOf(rotate(service(vault.address)));
+    expect(error).toMatchObject({ reason: 'server-error' });
+    expect(rotations(vault)).toBe(1);
+  });
+});
+
+describe('time limits and cancellation', () => {
+  it('the deadline bounds the whole call, retries included', async () => {
+    const vault = await serve(hang);
+    const started = performance.now();
+    const error = await failureOf(
+      encrypt(service(vault.address, { timeoutMs: 10_000, deadlineMs: 300 })),
+    );
+    expect(error).toBeInstanceOf(KmsUnavailableError);
+    expect(error).toMatchObject({ reason: 'timeout' });
+    expect((error as Error).message).toMatch(/deadlineMs/);
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it('each attempt gets timeoutMs; a timed-out attempt is retried within the deadline', async () => {
+    const vault = await serve(hang, encrypted);
+    const wrapped = await encrypt(service(vault.address, { timeoutMs: 200, deadlineMs: 5_000 }));
+    expect(wrapped.toString()).toBe(CIPHERTEXT);
+    expect(vault.requests).toHaveLength(2);
+  });
+
+  it('an aborted signal sends nothing', async () => {
+    const vault = await serve(encrypted);
+    const controller = new AbortController();
+    controller.abort();
+    await expect(encrypt(service(vault.address), controller.signal)).rejects.toBeInstanceOf(
+      KmsAbortedError,
+    );
+    expect(vault.requests).toHaveLength(0);
+  });
+
+  it('aborting cancels a request in flight and a wait between attempts', async () => {
+    const vault = await serve(hang);
+    const inFlight = new AbortController();
+    const pending = failureOf(encrypt(service(vault.address), inFlight.signal));
+    setTimeout(() => inFlight.abort(), 50);
+    expect(await pending).toBeInstanceOf(KmsAbortedError);
+
+    const slow = await serve(vaultError(503, 'Vault is sealed'));
+    const waiting = new AbortController();
+    const kms = service(slow.address, {
+      retry: { maxAttempts: 5, baseDelayMs: 10_000, maxDelayMs: 10_000 },
+    });
+    const started = performance.now();
+    const backoff = failureOf(encrypt(kms, waiting.signal));
+    setTimeout(() => waiting.abort(), 100);
+    const error = await backoff;
+    expect(error).toBeInstanceOf(KmsAbortedError);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expectNoSecrets(error, [TOKEN, DEK]);
+  });
+
+  it('the in-memory provider honours an aborted signal too', async () => {
+    const kms = new InMemoryKeyManagementService();
+    const controller = new AbortController();
+    controller.abort();
+    await expect(
+      rest.session((s) => kms.generateDek(s, 'acme', { signal: controller.signal })),
+    ).rejects.toBeInstanceOf(KmsAbortedError);
+  });
+});
+
+describe('circuit breaker', () => {
+  it('opens after failureThreshold failed requests, fails fast, and closes when Vault is back', async () => {
+    let healthy = false;
+    const vault = await serve((req, res, body) =>
+      healthy ? encrypted(req, res, body) : vaultError(500, 'internal error')(req, res, body),
+    );
+    const kms = service(vault.address, {
+      retry: false,
+      circuitBreaker: { failureThreshold: 3, resetTimeoutMs: 200 },
+    });
+    for (let i = 0; i < 3; i += 1) {
+      await expect(encrypt(kms)).rejects.toMatchObject({ reason: 'server-error' });
+    }
+    const started = performance.now();
+    const fast = await failureOf(encrypt(kms));
+    expect(fast).toMatchObject({ reason: 'circuit-open', retryable: true });
+    expect(performance.now() - started).toBeLessThan(100);
+    expect(vault.requests).toHaveLength(3); // the refused call sent nothing
+
+    healthy = true;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect((await encrypt(kms)).toString()).toBe(CIPHERTEXT); // the probe
+    expect((await encrypt(kms)).toString()).toBe(CIPHERTEXT); // closed again
+  });
+
+  it('a failed probe opens it again', async () => {
+    const vault = await serve(vaultError(500, 'internal error'));
+    const kms = service(vault.address, {
+      retry: false,
+      circuitBreaker: { failureThreshold: 1, resetTimeoutMs: 100 },
+    });
+    await expect(encrypt(kms)).rejects.toMatchObject({ reason: 'server-error' });
+    await expect(encrypt(kms)).rejects.toMatchObject({ reason: 'circuit-open' });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await expect(encrypt(kms)).rejects.toMatchObject({ reason: 'server-error' }); // probe
+    await expect(encrypt(kms)).rejects.toMatchObject({ reason: 'circuit-open' });
+    expect(vault.requests).toHaveLength(2);
+  });
+
+  it('4xx answers show Vault is serving: they never open it', async () => {
+    const vault = await serve(vaultError(400, 'invalid request'));
+    const kms = service(vault.address, {
+      circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 5_000 },
+    });
+    for (let i = 0; i < 5; i += 1)
+      await expect(encrypt(kms)).rejects.not.toMatchObject({ reason: 'circuit-open' });
+    expect(vault.requests).toHaveLength(5);
+  });
+});
+
+describe('vaultToken as a function', () => {
+  it('is called for each request by default', async () => {
+    const vault = await serve(encrypted);
+    let n = 0;
+    const kms = service(vault.address, { vaultToken: () => `s.token-${(n += 1)}` });
+    await encrypt(kms);
+    await encrypt(kms);
+    expect(tokens(vault)).toEqual(['s.token-1', 's.token-2']);
+  });
+
+  it('is cached for tokenCacheMs, and an async function works', async () => {
+    const vault = await serve(encrypted);
+    let n = 0;
+    const kms = service(vault.address, {
+      vaultToken: async () => `s.token-${(n += 1)}`,
+      tokenCacheMs: 60_000,
+    });
+    await Promise.all([encrypt(kms), encrypt(kms), encrypt(kms)]);
+    expect(tokens(vault)).toEqual(['s.token-1', 's.token-1', 's.token-1']);
+  });
+
+  it('after a 403, a rotated token is fetched and the call repeated once', async () => {
+    let current = 's.old-token';
+    const vault = await serve((req, res, body) =>
+      req.headers['x-vault-token'] === 's.new-token'
+        ? encrypted(req, res, body)
+        : vaultError(403, 'permission denied')(req, res, body),
+    );
+    const kms = service(vault.address, { vaultToken: () => current, tokenCacheMs: 60_000 });
+    await expect(encrypt(kms)).rejects.toBeInstanceOf(KmsAccessDeniedError);
+    current = 's.new-token'; // an agent rotated the token
+    expect((await encrypt(kms)).toString()).toBe(CIPHERTEXT);
+    expect(tokens(vault)).toEqual(['s.old-token', 's.old-token', 's.new-token']);
+  });
+
+  it('a failing or invalid token function is a configuration error that reveals nothing', async () => {
+    const vault = await serve(encrypted);
+    const throwing = service(vault.address, {
+      vaultToken: () => {
+        throw new Error(`cannot read /run/secrets/token: s.leaked-${TOKEN}`);
+      },
+    });
+    const error = await failureOf(encrypt(throwing));
+    expect(error).toBeInstanceOf(KmsConfigurationError);
+    expectNoSecrets(error, [TOKEN, 'leaked']);
+    for (const bad of ['', 'has space', 'line\nbreak', 42]) {
+      const kms = service(vault.address, { vaultToken: () => bad as string });
+      await expect(encrypt(kms)).rejects.toBeInstanceOf(KmsConfigurationError);
+    }
+    expect(vault.requests).toHaveLength(0);
+  });
+});
