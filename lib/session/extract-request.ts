@@ -10,7 +10,13 @@ import { RestSession } from './rest-session.js';
  * @publicApi
  */
 export function extractRequest(session: ISession): HttpService {
-  const rest = session?.part?.(RestSession);
-  if (!rest) throw new KmsSessionError(messages.sessionWithoutRest());
+  let rest: RestSession | undefined;
+  try {
+    rest = typeof session?.part === 'function' ? session.part(RestSession) : undefined;
+  } catch (error) {
+    if (error instanceof KmsSessionError) throw error;
+    rest = undefined; // not a session: a proxy, a getter that throws, …
+  }
+  if (!(rest instanceof RestSession)) throw new KmsSessionError(messages.sessionWithoutRest());
   return rest.request;
 }

@@ -5,4 +5,15 @@ export {
   type TransitDevServerRequest,
 } from './transit-dev-server.js';
 export type { DevServerTokenOptions } from './dev-server-tokens.js';
+export type {
+  DevServerDelayFault,
+  DevServerFault,
+  DevServerFaultKind,
+  DevServerFaultMatch,
+  DevServerFaultScope,
+  DevServerResetFault,
+  DevServerSealedFault,
+  DevServerSlowBodyFault,
+  DevServerStatusFault,
+} from './dev-server-faults.js';
 export type { Capability } from '../engine/transit-router.js';

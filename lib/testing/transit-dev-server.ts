@@ -29,6 +29,17 @@ import { successEnvelope, type DevAnswer } from './dev-server-answer.js';
 import { DevServerStateFile } from './dev-server-state-file.js';
 import { sysHealth } from './dev-server-health.js';
 import { tokenRoutes } from './dev-server-token-routes.js';
+import {
+  DevServerFaultQueue,
+  FaultTimers,
+  afterDelay,
+  faultErrors,
+  faultHeaders,
+  sendSlowly,
+  type DevServerFault,
+  type DevServerFaultKind,
+  type DevServerStatusFault,
+} from './dev-server-faults.js';
 
 /** @publicApi */
 export interface TransitDevServerOptions {
@@ -85,7 +96,7 @@ export interface DevServerTimeouts {
   readonly lingerTimeout?: number;
 }
 
-/** One request the server answered. @publicApi */
+/** One request the server handled. @publicApi */
 export interface TransitDevServerRequest {
   readonly method: string;
   /**
@@ -93,7 +104,13 @@ export interface TransitDevServerRequest {
    * cannot be parsed (answered 400).
    */
   readonly path: string;
+  /**
+   * The status that went out; 0 when a fault kept the answer from going out (a `reset`, a
+   * delayed request dropped or processed after its client left).
+   */
   readonly status: number;
+  /** The kind of the fault injected into this request, if one was. */
+  readonly fault?: DevServerFaultKind;
 }
 
 /** @publicApi */
@@ -102,7 +119,10 @@ export interface TransitDevServer {
   readonly address: string;
   /** The root token. */
   readonly token: string;
-  /** Every request answered so far, in order. */
+  /**
+   * Every request handled so far, in the order their answers went out — or, for a request that
+   * got none, in the order it was dropped.
+   */
   readonly requests: readonly TransitDevServerRequest[];
   /** Mints a token with the given capabilities and TTL (vault-transit-api §1.5, §8.2–8.3). */
   createToken(options?: DevServerTokenOptions): string;
@@ -111,8 +131,26 @@ export interface TransitDevServer {
   /** Sealed: every request but `sys/health` answers 503 "Vault is sealed"; health answers 503. */
   setSealed(sealed: boolean): void;
   /**
+   * Queues a fault for the next `fault.times` (default 1) requests matching `fault.match`
+   * (default: any request, `sys/health` included). A request takes the first queued fault it
+   * matches, in the order they were injected, and at most one; a fault used up leaves the queue.
+   * The faulted requests are logged in {@link TransitDevServer.requests} with the fault's kind.
+   * Throws a TypeError or RangeError for a malformed fault.
+   *
+   * @example
+   * server.injectFault({ kind: 'status', status: 429, retryAfterSeconds: 1 });
+   * server.injectFault({
+   *   kind: 'reset',
+   *   when: 'after',
+   *   match: { method: 'POST', path: '/v1/transit/keys/tenant-1/rotate' },
+   * });
+   */
+  injectFault(fault: DevServerFault): void;
+  /** Removes every queued fault; requests already delayed or being sent slowly go on. */
+  clearFaults(): void;
+  /**
    * Stops listening, closes keep-alive connections and zeroes every key (a `stateFile` stays;
-   * its lock is released).
+   * its lock is released). Delayed requests are dropped unprocessed and slow bodies cut off.
    */
   close(): Promise<void>;
 }
@@ -129,10 +167,13 @@ const MERGE_PATCH = 'application/merge-patch+json';
 const ACL_DENIED = multiError(['permission denied']);
 const TOO_LARGE = Symbol('body too large');
 
-/** What the requests log records of the request being answered. */
+/** What the requests log records of the request being answered, and its fault. */
 interface Exchange {
   method: string;
   path: string;
+  readonly fault: DevServerFault | undefined;
+  /** The body, read as the request arrived (a delayed request): its client may leave meanwhile. */
+  body?: Promise<Buffer | typeof TOO_LARGE>;
 }
 
 /**
@@ -164,6 +205,8 @@ export async function startDevServer(
   const mount = options.mount ?? 'transit';
   const maxRequestBytes = options.maxRequestBytes ?? 33_554_432;
   const requests: TransitDevServerRequest[] = [];
+  const faults = new DevServerFaultQueue();
+  const faultTimers = new FaultTimers();
   let sealed = false;
 
   const requestTimeout = timeouts.requestTimeout ?? 300_000;
@@ -181,25 +224,50 @@ export async function startDevServer(
           : 30_000),
     },
     (req, res) => {
-      const exchange: Exchange = { method: req.method ?? 'GET', path: req.url ?? '' };
-      void handle(req, res, exchange).catch((error: unknown) => {
-        if (res.headersSent) res.destroy();
-        else if (error instanceof TransitError)
-          answer(res, exchange, error.status, { errors: error.errors });
-        else answer(res, exchange, 500, { errors: [multiError(['internal error'])] });
-      });
+      const method = methodOf(req);
+      const path = parseRequestTarget(req.url ?? '')?.path ?? req.url ?? '';
+      const exchange: Exchange = { method, path, fault: faults.take(method, path) };
+      const fault = exchange.fault;
+      switch (fault?.kind) {
+        case 'status':
+          return statusFault(req, res, exchange, fault);
+        case 'reset':
+          if (fault.when !== 'after') return resetConnection(res, exchange);
+          break;
+        case 'delay': {
+          // The request arrives whole, then waits: read its body now.
+          const body = readBody(req, maxRequestBytes);
+          void body.catch(() => undefined); // a client gone mid-body: handled where it is used
+          exchange.body = body;
+          return afterDelay(
+            res,
+            fault,
+            faultTimers,
+            () => serve(req, res, exchange),
+            () => log(exchange, 0),
+          );
+        }
+      }
+      serve(req, res, exchange);
     },
   );
+
+  /** Handles the request; an error that escapes is the answer. */
+  function serve(req: IncomingMessage, res: ServerResponse, exchange: Exchange): void {
+    void handle(req, res, exchange).catch((error: unknown) => {
+      if (res.headersSent) res.destroy();
+      else if (error instanceof TransitError)
+        answer(res, exchange, error.status, { errors: error.errors });
+      else answer(res, exchange, 500, { errors: [multiError(['internal error'])] });
+    });
+  }
 
   async function handle(
     req: IncomingMessage,
     res: ServerResponse,
     exchange: Exchange,
   ): Promise<void> {
-    // Vault's `LIST` (and any method Node's parser does not know) arrives rewritten by the shim.
-    const original = req.headers[ORIGINAL_METHOD_HEADER];
-    const method = typeof original === 'string' ? original : (req.method ?? 'GET');
-    exchange.method = method;
+    const method = exchange.method;
     // Go's server parses the target before any handler: what it refuses never reaches Vault.
     const target = parseRequestTarget(req.url ?? '');
     if (!target) return badRequest(res, exchange);
@@ -216,8 +284,10 @@ export async function startDevServer(
     }
     const query = parseGoQuery(target.rawQuery);
     let logicalPath = target.path.slice('/v1/'.length);
+    // A `sealed` fault answers this one request as a sealed Vault would.
+    const sealedNow = sealed || exchange.fault?.kind === 'sealed';
     if (logicalPath === 'sys/health')
-      return reply(res, exchange, sysHealth(exchange.method, query, sealed, clusterId));
+      return reply(res, exchange, sysHealth(exchange.method, query, sealedNow, clusterId));
 
     // Vault's HTTP layer (http/logical.go) resolves the operation and parses the body before the
     // core checks the seal, the trailing slash and the token, in that order.
@@ -256,7 +326,7 @@ export async function startDevServer(
             });
           }
         }
-        const raw = await readBody(req, maxRequestBytes);
+        const raw = await (exchange.body ?? readBody(req, maxRequestBytes));
         if (raw === TOO_LARGE) return tooLarge(req, res, exchange);
         const parsed =
           operation === 'update' && isForm(raw, contentType)
@@ -271,7 +341,7 @@ export async function startDevServer(
     if (operation === 'list' && !logicalPath.endsWith('/')) logicalPath += '/';
     const write = operation === 'update' || operation === 'patch';
 
-    if (sealed) return answer(res, exchange, 503, { errors: ['Vault is sealed'] });
+    if (sealedNow) return answer(res, exchange, 503, { errors: ['Vault is sealed'] });
     if (write && logicalPath.endsWith('/')) {
       return answer(res, exchange, 400, { errors: ["cannot write to a path ending in '/'"] });
     }
@@ -347,29 +417,81 @@ export async function startDevServer(
         errors: [multiError([`invalid WriteHeader code ${status}`])],
       });
     }
-    requests.push({ method: exchange.method, path: exchange.path, status: written });
-    writeJson(res, written, body, trailingNewline);
+    res.setHeader('Content-Type', 'application/json');
+    res.setHeader('Cache-Control', 'no-store');
+    const text =
+      body === undefined ? undefined : JSON.stringify(body) + (trailingNewline ? '\n' : '');
+    deliver(res, exchange, written, text);
   }
 
   /** Go's ServeMux redirect (`http.Redirect` with 301), behind Vault's Cache-Control header. */
   function redirect(res: ServerResponse, exchange: Exchange, location: string): void {
-    requests.push({ method: exchange.method, path: exchange.path, status: 301 });
-    res.statusCode = 301;
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Location', location);
     if (exchange.method === 'GET' || exchange.method === 'HEAD')
       res.setHeader('Content-Type', 'text/html; charset=utf-8');
-    if (exchange.method !== 'GET') return void res.end();
-    res.end(`<a href="${htmlEscape(location)}">Moved Permanently</a>.\n\n`);
+    const body =
+      exchange.method === 'GET'
+        ? `<a href="${htmlEscape(location)}">Moved Permanently</a>.\n\n`
+        : undefined;
+    deliver(res, exchange, 301, body);
   }
 
   /** Go's server answer to a request target it cannot parse; no handler (nor Vault) runs. */
   function badRequest(res: ServerResponse, exchange: Exchange): void {
-    requests.push({ method: exchange.method, path: exchange.path, status: 400 });
-    res.statusCode = 400;
     res.setHeader('Content-Type', 'text/plain; charset=utf-8');
     res.setHeader('Connection', 'close');
-    res.end('400 Bad Request');
+    deliver(res, exchange, 400, '400 Bad Request');
+  }
+
+  /**
+   * Logs the request and sends its answer (headers already set) — unless its fault says
+   * otherwise: `reset` (after) resets the connection instead, `slow-body` sends the body slowly.
+   */
+  function deliver(
+    res: ServerResponse,
+    exchange: Exchange,
+    status: number,
+    body: string | undefined,
+  ): void {
+    const fault = exchange.fault;
+    if (fault?.kind === 'reset') return resetConnection(res, exchange);
+    // A delayed request processed after its client left: nothing can go out.
+    if (fault && res.destroyed) return log(exchange, 0);
+    log(exchange, status);
+    res.statusCode = status;
+    if (fault?.kind === 'slow-body') {
+      const bytes = body === undefined ? undefined : Buffer.from(body);
+      return sendSlowly(res, bytes, fault, faultTimers);
+    }
+    res.end(body);
+  }
+
+  /** A `status` fault's answer; the request is not processed. */
+  function statusFault(
+    req: IncomingMessage,
+    res: ServerResponse,
+    exchange: Exchange,
+    fault: DevServerStatusFault,
+  ): void {
+    // Vault's generic handler echoes the namespace before its rate limiter answers.
+    const namespace = req.headersDistinct['x-vault-namespace']?.[0];
+    if (namespace) res.setHeader('X-Vault-Namespace', namespace);
+    for (const [name, value] of Object.entries(faultHeaders(fault))) res.setHeader(name, value);
+    answer(res, exchange, fault.status, { errors: faultErrors(fault, exchange.path) });
+  }
+
+  /** Resets the request's connection (TCP RST) instead of answering; logged with status 0. */
+  function resetConnection(res: ServerResponse, exchange: Exchange): void {
+    log(exchange, 0);
+    const raw = res.socket ? rawSockets.get(res.socket) : undefined;
+    if (raw && !raw.destroyed) raw.resetAndDestroy();
+    else res.destroy();
+  }
+
+  function log(exchange: Exchange, status: number): void {
+    const { method, path, fault } = exchange;
+    requests.push(fault ? { method, path, status, fault: fault.kind } : { method, path, status });
   }
 
   /** 413 as soon as the limit is passed; the rest of the body is not read, the connection closes. */
@@ -384,6 +506,8 @@ export async function startDevServer(
   // every connection reaches the server's own connection listener through the method shim. The
   // server itself listens, so its request and header timeouts run.
   const sockets = new Set<Socket>();
+  // The TCP socket under each shim, for a `reset` fault.
+  const rawSockets = new WeakMap<Duplex, Socket>();
   const [connectionListener] = server.listeners('connection') as ((socket: Duplex) => void)[];
   if (!connectionListener) throw new Error('http.Server has no connection listener');
   server.removeAllListeners('connection');
@@ -391,7 +515,12 @@ export async function startDevServer(
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    connectionListener.call(server, new MethodShimConnection(socket, shimOptions));
+    // What Node's HTTP server does to the sockets it is given (its `noDelay` option), which the
+    // shim hides from it: small writes (a slow body's pieces) go out at once.
+    socket.setNoDelay(true);
+    const shim = new MethodShimConnection(socket, shimOptions);
+    rawSockets.set(shim, socket);
+    connectionListener.call(server, shim);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -416,8 +545,11 @@ export async function startDevServer(
     setSealed: (value) => {
       sealed = value;
     },
+    injectFault: (fault) => faults.inject(fault),
+    clearFaults: () => faults.clear(),
     close: () =>
       new Promise<void>((resolve, reject) => {
+        faultTimers.stop(); // delayed requests dropped, slow bodies cut off
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
         for (const socket of sockets) socket.destroy();
@@ -427,6 +559,15 @@ export async function startDevServer(
   };
 }
 
+/**
+ * The request's method: Vault's `LIST` (and any method Node's parser does not know) arrives
+ * rewritten by the shim.
+ */
+function methodOf(req: IncomingMessage): string {
+  const original = req.headers[ORIGINAL_METHOD_HEADER];
+  return typeof original === 'string' ? original : (req.method ?? 'GET');
+}
+
 function tokenOf(req: IncomingMessage): string | undefined {
   const header = req.headers['x-vault-token'];
   if (typeof header === 'string' && header !== '') return header;
@@ -434,22 +575,6 @@ function tokenOf(req: IncomingMessage): string | undefined {
   if (authorization?.startsWith('Bearer '))
     return authorization.slice('Bearer '.length).trim() || undefined;
   return undefined;
-}
-
-function writeJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  trailingNewline: boolean,
-): void {
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json');
-  res.setHeader('Cache-Control', 'no-store');
-  if (body === undefined) {
-    res.end();
-    return;
-  }
-  res.end(JSON.stringify(body) + (trailingNewline ? '\n' : ''));
 }
 
 /**

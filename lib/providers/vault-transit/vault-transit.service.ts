@@ -14,7 +14,7 @@ import type { ISession } from '../../interfaces/session.interface.js';
 import { createTenantKeyNamer, type TenantKeyNamer } from '../../key-naming/tenant-key-namer.js';
 import { resolveKmsOptions, type ResolvedKmsOptions } from '../../kms-options.js';
 import { extractRequest } from '../../session/extract-request.js';
-import { assertDek, parseEncryptedDek } from '../../validation/dek-input.js';
+import { checkDek, parseEncryptedDek } from '../../validation/dek-input.js';
 import { CallContext } from './call-context.js';
 import { provablyNotProcessed } from './retry-policy.js';
 import { readCiphertext, readKeyVersion, readPlaintext } from './vault-answer.js';
@@ -60,9 +60,11 @@ export class VaultTransitService implements IKeyManagementService {
     options?: KmsCallOptions,
   ): Promise<Buffer> {
     const keyName = this.#keyNameOf(tenantId);
-    assertDek(dek);
+    const bytes = checkDek(dek);
     const call = this.callContext('encryptDek', options);
-    const plaintext = Buffer.from(dek.buffer, dek.byteOffset, dek.byteLength).toString('base64');
+    const plaintext = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString(
+      'base64',
+    );
     const request: VaultRequest = {
       operation: 'encryptDek',
       keyName,
