@@ -14,6 +14,9 @@ export const messages = {
     `The caller aborted ${operation} (its AbortSignal fired); Vault may or may not have processed a request in flight.`,
   deadlineExceeded: (operation: string, ms: number): string =>
     `${operation} did not complete within ${ms} ms (deadlineMs), retries included. The call may succeed if retried later.`,
+  rotationOutcomeUnknown: (): string =>
+    "Vault's answer to rotateKek was lost and the key read back cannot tell whether the rotation " +
+    "happened: read the key's latest_version before rotating again.",
   circuitOpen: (operation: string, retryInMs: number): string =>
     `${operation} was not sent: Vault failed the last requests (circuit breaker open); ` +
     `the next attempt goes through in about ${Math.ceil(retryInMs)} ms.`,

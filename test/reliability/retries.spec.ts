@@ -156,11 +156,35 @@ describe('retries of calls that are safe to repeat', () => {
 });
 
 describe('rotation is never repeated blindly', () => {
-  it('a lost answer (500) is followed by a key read: the version Vault just created is the result', async () => {
-    const vault = await serve(vaultError(500, 'internal error'), keyObject(4, 0));
-    expect(await rotate(service(vault.address))).toBe(4);
+  it('a lost answer (500) is followed by a key read: a version newer than the last seen is the result', async () => {
+    const vault = await serve(encrypted, vaultError(500, 'internal error'), keyObject(2, 0));
+    const kms = service(vault.address);
+    await encrypt(kms); // the service has seen version 1 (vault:v1:…)
+    expect(await rotate(kms)).toBe(2);
     expect(rotations(vault)).toBe(1);
-    expect(vault.requests.map((r) => r.method)).toEqual(['POST', 'GET']);
+    expect(vault.requests.map((r) => r.method)).toEqual(['POST', 'POST', 'GET']);
+  });
+
+  it('a lost answer whose key read shows the version last seen is resent once', async () => {
+    const vault = await serve(
+      encrypted,
+      vaultError(500, 'internal error'),
+      keyObject(1, 0),
+      keyObject(2, 0),
+    );
+    const kms = service(vault.address);
+    await encrypt(kms);
+    expect(await rotate(kms)).toBe(2);
+    expect(rotations(vault)).toBe(2);
+  });
+
+  it('when nothing tells whether the lost rotation happened, it reports so and rotates no more', async () => {
+    // No version seen before, and the latest version is from this very second: undecidable.
+    const vault = await serve(vaultError(500, 'internal error'), keyObject(1, 0));
+    const error = await failureOf(rotate(service(vault.address)));
+    expect(error).toMatchObject({ reason: 'server-error' });
+    expect((error as Error).message).toMatch(/cannot tell whether the rotation happened/);
+    expect(rotations(vault)).toBe(1);
   });
 
   it('a lost answer (reset) whose rotation did not happen is sent once more', async () => {

@@ -14,8 +14,13 @@ import type { ISession } from '../../interfaces/session.interface.js';
 import { createTenantKeyNamer, type TenantKeyNamer } from '../../key-naming/tenant-key-namer.js';
 import { resolveKmsOptions, type ResolvedKmsOptions } from '../../kms-options.js';
 import { extractRequest } from '../../session/extract-request.js';
-import { checkDek, parseEncryptedDek } from '../../validation/dek-input.js';
+import {
+  checkDek,
+  parseEncryptedDek,
+  transitCiphertextVersion,
+} from '../../validation/dek-input.js';
 import { CallContext } from './call-context.js';
+import { KnownKeyVersions } from './known-key-versions.js';
 import { provablyNotProcessed } from './retry-policy.js';
 import { readCiphertext, readKeyVersion, readPlaintext } from './vault-answer.js';
 import {
@@ -41,6 +46,7 @@ export class VaultTransitService implements IKeyManagementService {
   readonly #options: ResolvedKmsOptions;
   readonly #client: VaultTransitClient;
   readonly #keyNameOf: TenantKeyNamer;
+  readonly #versions = new KnownKeyVersions();
 
   constructor(options: KmsModuleOptions) {
     this.#options = resolveKmsOptions(options);
@@ -76,7 +82,7 @@ export class VaultTransitService implements IKeyManagementService {
     };
     // With upsert disabled (transit/config/keys) a missing key is "encryption key not found".
     const answer = await this.callCreatingKey(session, request, call);
-    return readCiphertext('encryptDek', answer.data);
+    return this.observed(keyName, readCiphertext('encryptDek', answer.data));
   }
 
   async decryptDek(
@@ -114,7 +120,7 @@ export class VaultTransitService implements IKeyManagementService {
       },
       call,
     );
-    const encryptedDek = readCiphertext('generateDek', answer.data);
+    const encryptedDek = this.observed(keyName, readCiphertext('generateDek', answer.data));
     return { dek: readPlaintext('generateDek', answer.data, DEK_BYTES), encryptedDek };
   }
 
@@ -151,20 +157,23 @@ export class VaultTransitService implements IKeyManagementService {
         if (readKeyVersion('rotateKek', created, 'latest_version') > 1)
           answer = await this.call(session, rotate, call);
       } else if (lostAnswer(error)) {
+        const known = this.#versions.get(keyName);
         const read = await this.readKey(session, keyName, call);
-        const rotated = rotatedSince(read, performance.now() - began);
-        // Cannot tell whether the lost rotation happened: report the failure, never rotate twice.
-        if (rotated === undefined) throw error;
-        answer = rotated ? read : await this.call(session, rotate, call);
+        const outcome = rotationOutcome(read, known, performance.now() - began);
+        // Cannot tell whether the lost rotation happened: report it, never rotate twice.
+        if (outcome === 'unknown') throw rotationOutcomeUnknown(error);
+        answer = outcome === 'rotated' ? read : await this.call(session, rotate, call);
       } else {
         throw error;
       }
     }
-    return readKeyVersion(
+    const version = readKeyVersion(
       'rotateKek',
       await this.keyObject(session, keyName, answer, call),
       'latest_version',
     );
+    this.#versions.observe(keyName, version);
+    return version;
   }
 
   async rewrapDek(
@@ -181,11 +190,12 @@ export class VaultTransitService implements IKeyManagementService {
       encryptedDek,
       options,
     );
-    return readCiphertext('rewrapDek', answer.data);
+    return this.observed(this.#keyNameOf(tenantId), readCiphertext('rewrapDek', answer.data));
   }
 
   async deleteKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<void> {
     const keyName = this.#keyNameOf(tenantId);
+    this.#versions.forget(keyName);
     const call = this.callContext('deleteKek', options);
     let config: VaultAnswer;
     try {
@@ -296,6 +306,12 @@ export class VaultTransitService implements IKeyManagementService {
     return `VaultTransitService { mount: '${this.#options.mount}' }`;
   }
 
+  /** Notes the version a ciphertext Vault returned was made with (the key's latest then). */
+  private observed(keyName: string, ciphertext: Buffer): Buffer {
+    this.#versions.observe(keyName, transitCiphertextVersion(ciphertext.toString('utf8')));
+    return ciphertext;
+  }
+
   private callContext(operation: string, options: KmsCallOptions | undefined): CallContext {
     const signal = options?.signal;
     return new CallContext(operation, this.#options.deadlineMs, signal);
@@ -356,7 +372,11 @@ export class VaultTransitService implements IKeyManagementService {
     );
   }
 
-  private readKey(session: ISession, keyName: string, call: CallContext): Promise<VaultAnswer> {
+  private async readKey(
+    session: ISession,
+    keyName: string,
+    call: CallContext,
+  ): Promise<VaultAnswer> {
     return this.call(
       session,
       { operation: 'rotateKek', keyName, method: 'GET', path: `keys/${keyName}` },
@@ -386,13 +406,33 @@ function lostAnswer(error: unknown): boolean {
 }
 
 /**
- * Whether the key read back has a version Vault created within the last `elapsedMs` — by Vault's
- * own clock (its `Date` header against the version's creation time, both whole seconds), so the
- * two machines' clocks need not agree. `undefined` when the answer cannot tell (no `Date`).
+ * After a rotation whose answer was lost, whether it happened, from the key read back:
+ * - against the latest version seen before the call (a lower bound of the version it started
+ *   from): higher — a rotation happened since (ours, or one just before it); equal — none did;
+ * - otherwise by Vault's own clock (its `Date` header against the version's creation time, both
+ *   whole seconds, and the call's elapsed time), only when the seconds leave no doubt.
  */
-function rotatedSince(read: VaultAnswer, elapsedMs: number): boolean | undefined {
+function rotationOutcome(
+  read: VaultAnswer,
+  known: number | undefined,
+  elapsedMs: number,
+): 'rotated' | 'not-rotated' | 'unknown' {
   const latest = read.data?.['latest_version'];
+  if (typeof latest !== 'number') return 'unknown';
+  if (known !== undefined && latest >= known) return latest > known ? 'rotated' : 'not-rotated';
   const created = (read.data?.['keys'] as Record<string, unknown> | undefined)?.[String(latest)];
-  if (read.date === undefined || typeof created !== 'number') return undefined;
-  return created * 1000 >= read.date - elapsedMs - 1000;
+  if (read.date === undefined || typeof created !== 'number') return 'unknown';
+  const createdMs = created * 1000;
+  // The call began in [date - elapsed, date + 1 s - elapsed) by Vault's clock.
+  if (createdMs >= read.date + 1000 - elapsedMs) return 'rotated';
+  if (createdMs + 1000 <= read.date - elapsedMs) return 'not-rotated';
+  return 'unknown';
+}
+
+function rotationOutcomeUnknown(error: unknown): KmsUnavailableError {
+  const reason = error instanceof KmsUnavailableError ? error.reason : 'network';
+  const status = error instanceof KmsUnavailableError ? error.status : undefined;
+  return new KmsUnavailableError(messages.rotationOutcomeUnknown(), reason, {
+    ...(status !== undefined ? { status } : {}),
+  });
 }
