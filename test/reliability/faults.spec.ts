@@ -1,0 +1,272 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  KmsError,
+  KmsUnavailableError,
+  RestSessionPool,
+  VaultTransitService,
+  type ISession,
+  type KmsModuleOptions,
+} from '../../lib/index.js';
+import {
+  startTransitDevServer,
+  type DevServerFault,
+  type TransitDevServer,
+} from '../../lib/testing/index.js';
+import { expectNoSecrets } from '../support/secrets.js';
+
+/**
+ * Every operation × every fault the dev server can inject, over real HTTP: a typed error or a
+ * success after the expected number of requests, never a second rotation, never a hang past the
+ * deadline, never a secret in an error or a signal.
+ */
+
+let vault: TransitDevServer;
+let rest: RestSessionPool;
+const events: unknown[] = [];
+
+beforeAll(async () => {
+  vault = await startTransitDevServer();
+  rest = new RestSessionPool();
+  for (const signal of Object.values(rest.signals)) {
+    signal.connect((event: unknown) => events.push(event));
+  }
+});
+afterAll(async () => {
+  rest.close();
+  await vault.close();
+});
+
+const DEADLINE_MS = 4_000;
+const service = (options: Partial<KmsModuleOptions> = {}) =>
+  new VaultTransitService({
+    vaultAddr: vault.address,
+    vaultToken: vault.token,
+    timeoutMs: 400,
+    deadlineMs: DEADLINE_MS,
+    retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50 },
+    circuitBreaker: false,
+    ...options,
+  });
+
+interface Prepared {
+  readonly tenant: string;
+  readonly key: string;
+  readonly dek: Buffer;
+  readonly wrapped: Buffer;
+}
+
+type OperationName =
+  'encryptDek' | 'decryptDek' | 'generateDek' | 'rewrapDek' | 'rotateKek' | 'deleteKek';
+
+interface Operation {
+  /** The path of the request the fault hits (the first step of deleteKek). */
+  readonly path: (key: string) => string;
+  readonly run: (kms: VaultTransitService, s: ISession, p: Prepared) => Promise<unknown>;
+  /** Checks the result of a successful call. */
+  readonly check: (result: unknown, p: Prepared, kms: VaultTransitService) => Promise<void>;
+}
+
+const decrypts = async (kms: VaultTransitService, p: Prepared, wrapped: Buffer) =>
+  expect(await rest.session((s) => kms.decryptDek(s, p.tenant, wrapped))).toEqual(p.dek);
+
+const OPERATIONS: Record<OperationName, Operation> = {
+  encryptDek: {
+    path: (key) => `/v1/transit/encrypt/${key}`,
+    run: (kms, s, p) => kms.encryptDek(s, p.tenant, p.dek),
+    check: (result, p, kms) => decrypts(kms, p, result as Buffer),
+  },
+  decryptDek: {
+    path: (key) => `/v1/transit/decrypt/${key}`,
+    run: (kms, s, p) => kms.decryptDek(s, p.tenant, p.wrapped),
+    check: async (result, p) => expect(result).toEqual(p.dek),
+  },
+  generateDek: {
+    path: (key) => `/v1/transit/datakey/plaintext/${key}`,
+    run: (kms, s, p) => kms.generateDek(s, p.tenant),
+    check: async (result, p, kms) => {
+      const { dek, encryptedDek } = result as { dek: Buffer; encryptedDek: Buffer };
+      expect(await rest.session((s) => kms.decryptDek(s, p.tenant, encryptedDek))).toEqual(dek);
+    },
+  },
+  rewrapDek: {
+    path: (key) => `/v1/transit/rewrap/${key}`,
+    run: (kms, s, p) => kms.rewrapDek(s, p.tenant, p.wrapped),
+    check: (result, p, kms) => decrypts(kms, p, result as Buffer),
+  },
+  rotateKek: {
+    path: (key) => `/v1/transit/keys/${key}/rotate`,
+    run: (kms, s, p) => kms.rotateKek(s, p.tenant),
+    check: async (result, p) => {
+      expect(result).toBe(2); // exactly one rotation from version 1
+      expect(await latestVersion(p.key)).toBe(2);
+    },
+  },
+  deleteKek: {
+    path: (key) => `/v1/transit/keys/${key}/config`,
+    run: (kms, s, p) => kms.deleteKek(s, p.tenant),
+    check: async (_result, p) => expect(await latestVersion(p.key)).toBeUndefined(),
+  },
+};
+
+/** The key's latest version as Vault holds it (undefined when it does not exist). */
+async function latestVersion(key: string): Promise<number | undefined> {
+  const response = await fetch(`${vault.address}/v1/transit/keys/${key}`, {
+    headers: { 'X-Vault-Token': vault.token },
+  });
+  if (response.status === 404) return undefined;
+  const body = (await response.json()) as { data: { latest_version: number } };
+  return body.data.latest_version;
+}
+
+interface FaultCase {
+  readonly fault: Omit<DevServerFault, 'match' | 'times'> & DevServerFault;
+  /** Whether Vault processed the faulted request (the call must then not repeat a rotation). */
+  readonly processed: boolean;
+}
+
+const FAULTS: Record<string, FaultCase> = {
+  'sealed (503)': { fault: { kind: 'sealed' }, processed: false },
+  '500': { fault: { kind: 'status', status: 500 }, processed: false },
+  '502': { fault: { kind: 'status', status: 502 }, processed: false },
+  '429 with Retry-After': {
+    fault: { kind: 'status', status: 429, retryAfterSeconds: 0 },
+    processed: false,
+  },
+  'connection reset before processing': {
+    fault: { kind: 'reset', when: 'before' },
+    processed: false,
+  },
+  'connection reset after processing': { fault: { kind: 'reset', when: 'after' }, processed: true },
+  'a delay past timeoutMs': { fault: { kind: 'delay', ms: 1_500 }, processed: false },
+  'a slow body past timeoutMs': { fault: { kind: 'slow-body', ms: 1_500 }, processed: true },
+};
+
+let tenantCounter = 0;
+
+async function prepare(kms: VaultTransitService): Promise<Prepared> {
+  tenantCounter += 1;
+  const tenant = `faults-${tenantCounter}`;
+  const { dek, encryptedDek } = await rest.session((s) => kms.generateDek(s, tenant));
+  return { tenant, key: `tenant-${tenant}`, dek, wrapped: encryptedDek };
+}
+
+const requestsTo = (path: string) => vault.requests.filter((r) => r.path === path).length;
+
+describe('every operation × every transient fault recovers', () => {
+  for (const [operationName, operation] of Object.entries(OPERATIONS)) {
+    for (const [faultName, { fault, processed }] of Object.entries(FAULTS)) {
+      it(`${operationName} after ${faultName}`, async () => {
+        const kms = service();
+        const prepared = await prepare(kms);
+        const path = operation.path(prepared.key);
+        const sentBefore = requestsTo(path);
+        vault.injectFault({ ...fault, times: 1, match: { path } } as DevServerFault);
+        const started = performance.now();
+
+        const result = await rest.session((s) => operation.run(kms, s, prepared));
+
+        expect(performance.now() - started).toBeLessThan(DEADLINE_MS + 1_000);
+        await operation.check(result, prepared, kms);
+        // A processed rotation is recovered by reading the key, not by rotating again.
+        const expected = operationName === 'rotateKek' && processed ? 1 : 2;
+        expect(requestsTo(path) - sentBefore).toBe(expected);
+      });
+    }
+  }
+});
+
+describe('a lasting outage ends every operation with a typed error in time', () => {
+  for (const [operationName, operation] of Object.entries(OPERATIONS)) {
+    it(`${operationName} while Vault is sealed`, async () => {
+      const kms = service();
+      const prepared = await prepare(kms);
+      const path = operation.path(prepared.key);
+      const sentBefore = requestsTo(path);
+      vault.injectFault({ kind: 'sealed', times: Infinity, match: { path } });
+      const started = performance.now();
+      try {
+        const error = await rest
+          .session((s) => operation.run(kms, s, prepared))
+          .then(
+            () => new Error('expected a failure'),
+            (e: unknown) => e,
+          );
+        expect(error).toBeInstanceOf(KmsUnavailableError);
+        expect(error).toMatchObject({ reason: 'sealed', retryable: true });
+        expect(requestsTo(path) - sentBefore).toBe(3); // maxAttempts
+        expect(performance.now() - started).toBeLessThan(DEADLINE_MS + 1_000);
+        expect(await latestVersion(prepared.key)).toBe(1); // nothing rotated, nothing deleted
+        expectNoSecrets(error, [vault.token, prepared.dek]);
+      } finally {
+        vault.clearFaults();
+      }
+    });
+
+    it(`${operationName} against a Vault that never answers stops at the deadline`, async () => {
+      const kms = service({ timeoutMs: 10_000, deadlineMs: 600 });
+      const prepared = await prepare(kms);
+      const path = operation.path(prepared.key);
+      vault.injectFault({ kind: 'delay', ms: 60_000, times: Infinity, match: { path } });
+      const started = performance.now();
+      try {
+        const error = await rest
+          .session((s) => operation.run(kms, s, prepared))
+          .then(
+            () => new Error('expected a failure'),
+            (e: unknown) => e,
+          );
+        expect(error).toBeInstanceOf(KmsUnavailableError);
+        expect(error).toMatchObject({ reason: 'timeout' });
+        expect(performance.now() - started).toBeLessThan(3_000);
+        expectNoSecrets(error, [vault.token, prepared.dek]);
+      } finally {
+        vault.clearFaults();
+      }
+    });
+  }
+});
+
+describe('the circuit breaker against the dev server', () => {
+  it('fails fast while sealed and recovers once unsealed, without a restart', async () => {
+    const kms = service({
+      retry: false,
+      circuitBreaker: { failureThreshold: 5, resetTimeoutMs: 300 },
+    });
+    const prepared = await prepare(kms);
+    vault.setSealed(true);
+    try {
+      for (let i = 0; i < 5; i += 1) {
+        await expect(
+          rest.session((s) => kms.decryptDek(s, prepared.tenant, prepared.wrapped)),
+        ).rejects.toMatchObject({ reason: 'sealed' });
+      }
+      const before = vault.requests.length;
+      const started = performance.now();
+      const fast = await Promise.allSettled(
+        Array.from({ length: 50 }, () =>
+          rest.session((s) => kms.decryptDek(s, prepared.tenant, prepared.wrapped)),
+        ),
+      );
+      expect(performance.now() - started).toBeLessThan(500);
+      expect(vault.requests.length).toBe(before); // none of the 50 was sent
+      for (const outcome of fast) {
+        expect(outcome.status).toBe('rejected');
+        expect((outcome as PromiseRejectedResult).reason).toMatchObject({ reason: 'circuit-open' });
+      }
+    } finally {
+      vault.setSealed(false);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect(await rest.session((s) => kms.decryptDek(s, prepared.tenant, prepared.wrapped))).toEqual(
+      prepared.dek,
+    );
+  });
+});
+
+describe('signals', () => {
+  it('never carried a token or a DEK through all of the above', () => {
+    expect(events.length).toBeGreaterThan(100);
+    expectNoSecrets(JSON.stringify(events), [vault.token]);
+    for (const event of events) expect(event).not.toBeInstanceOf(KmsError);
+  });
+});
