@@ -1,4 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inspect } from 'node:util';
+import { Logger } from '@nestjs/common';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   KmsError,
   KmsUnavailableError,
@@ -23,8 +25,20 @@ import { expectNoSecrets } from '../support/secrets.js';
 let vault: TransitDevServer;
 let rest: RestSessionPool;
 const events: unknown[] = [];
+/** Everything logged through Nest's Logger or the console while the suite ran. */
+const logged: string[] = [];
+const DEKS: Buffer[] = [];
 
 beforeAll(async () => {
+  const record = (...args: unknown[]): void => {
+    logged.push(inspect(args, { depth: Infinity }));
+  };
+  for (const level of ['log', 'warn', 'error', 'debug', 'verbose', 'fatal'] as const) {
+    vi.spyOn(Logger.prototype, level).mockImplementation(record);
+  }
+  for (const level of ['log', 'warn', 'error', 'info', 'debug'] as const) {
+    vi.spyOn(console, level).mockImplementation(record);
+  }
   vault = await startTransitDevServer();
   rest = new RestSessionPool();
   for (const signal of Object.values(rest.signals)) {
@@ -32,6 +46,7 @@ beforeAll(async () => {
   }
 });
 afterAll(async () => {
+  vi.restoreAllMocks();
   rest.close();
   await vault.close();
 });
@@ -147,6 +162,7 @@ async function prepare(kms: VaultTransitService): Promise<Prepared> {
   tenantCounter += 1;
   const tenant = `faults-${tenantCounter}`;
   const { dek, encryptedDek } = await rest.session((s) => kms.generateDek(s, tenant));
+  DEKS.push(dek);
   return { tenant, key: `tenant-${tenant}`, dek, wrapped: encryptedDek };
 }
 
@@ -263,10 +279,11 @@ describe('the circuit breaker against the dev server', () => {
   });
 });
 
-describe('signals', () => {
+describe('signals and logs', () => {
   it('never carried a token or a DEK through all of the above', () => {
     expect(events.length).toBeGreaterThan(100);
-    expectNoSecrets(JSON.stringify(events), [vault.token]);
+    expectNoSecrets(JSON.stringify(events), [vault.token, ...DEKS]);
     for (const event of events) expect(event).not.toBeInstanceOf(KmsError);
+    for (const line of logged) expectNoSecrets(line, [vault.token, ...DEKS]);
   });
 });
