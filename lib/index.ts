@@ -53,6 +53,7 @@ export {
   KmsDecryptionError,
   KmsError,
   KmsInvalidInputError,
+  KmsOutcomeUnknownError,
   KmsSessionError,
   KmsUnavailableError,
   type KmsErrorOptions,

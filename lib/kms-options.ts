@@ -67,7 +67,11 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
       'must be an absolute http(s) URL without credentials, query or fragment, e.g. http://127.0.0.1:8200',
     );
   }
-  const tokenSource = resolveToken(vaultToken, tokenCacheMs);
+  const tokenSource = resolveToken(
+    vaultToken,
+    tokenCacheMs,
+    Number.isInteger(timeoutMs) ? timeoutMs : 10_000,
+  );
   if (typeof mount !== 'string' || !MOUNT_PATTERN.test(mount)) {
     throw invalid(
       'mount',
@@ -120,7 +124,7 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
   };
 }
 
-function resolveToken(value: unknown, cacheMs: unknown): TokenSource {
+function resolveToken(value: unknown, cacheMs: unknown, timeoutMs: number): TokenSource {
   if (typeof value === 'function') {
     if (!Number.isInteger(cacheMs) || (cacheMs as number) < 0 || (cacheMs as number) > 3_600_000) {
       throw invalid(
@@ -128,7 +132,7 @@ function resolveToken(value: unknown, cacheMs: unknown): TokenSource {
         'must be an integer number of milliseconds between 0 and 3600000',
       );
     }
-    return TokenSource.from(value as () => string | Promise<string>, cacheMs as number);
+    return TokenSource.from(value as () => string | Promise<string>, cacheMs as number, timeoutMs);
   }
   if (typeof value !== 'string' || value.length === 0) {
     throw invalid('vaultToken', 'must be a non-empty string or a function returning one');

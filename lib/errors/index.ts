@@ -7,3 +7,4 @@ export { KmsUnavailableError, type KmsUnavailableReason } from './kms-unavailabl
 export { KmsConfigurationError } from './kms-configuration.error.js';
 export { KmsSessionError } from './kms-session.error.js';
 export { KmsAbortedError } from './kms-aborted.error.js';
+export { KmsOutcomeUnknownError } from './kms-outcome-unknown.error.js';

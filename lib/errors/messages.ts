@@ -5,8 +5,10 @@
 export const messages = {
   invalidOption: (option: string, rule: string): string =>
     `Invalid KmsModule option "${option}": ${rule}.`,
-  tokenProviderFailed: (errorName: string): string =>
-    `The vaultToken function failed (${errorName}): it must return the current Vault token.`,
+  tokenProviderFailed: (): string =>
+    'The vaultToken function threw or rejected: it must return the current Vault token.',
+  tokenProviderTimedOut: (ms: number): string =>
+    `The vaultToken function did not return a token within ${ms} ms (timeoutMs).`,
   tokenProviderInvalid: (): string =>
     'The vaultToken function returned no usable token: expected a non-empty string of visible ' +
     'ASCII characters (no spaces or line breaks).',
@@ -14,9 +16,10 @@ export const messages = {
     `The caller aborted ${operation} (its AbortSignal fired); Vault may or may not have processed a request in flight.`,
   deadlineExceeded: (operation: string, ms: number): string =>
     `${operation} did not complete within ${ms} ms (deadlineMs), retries included. The call may succeed if retried later.`,
-  rotationOutcomeUnknown: (): string =>
-    "Vault's answer to rotateKek was lost and the key read back cannot tell whether the rotation " +
-    "happened: read the key's latest_version before rotating again.",
+  rotationOutcomeUnknown: (keyName: string): string =>
+    `rotateKek was sent for key "${keyName}" but its answer was lost, and whether Vault rotated ` +
+    "the key cannot be told: read the key's latest_version before rotating again (repeating the " +
+    'call could rotate twice).',
   circuitOpen: (operation: string, retryInMs: number): string =>
     `${operation} was not sent: Vault failed the last requests (circuit breaker open); ` +
     `the next attempt goes through in about ${Math.ceil(retryInMs)} ms.`,

@@ -43,6 +43,7 @@ describe('the built package', () => {
       'KmsError',
       'KmsInvalidInputError',
       'KmsModule',
+      'KmsOutcomeUnknownError',
       'KmsSessionError',
       'KmsSessionHost',
       'KmsUnavailableError',

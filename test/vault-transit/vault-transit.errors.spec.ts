@@ -7,6 +7,7 @@ import {
   KmsDecryptionError,
   KmsError,
   KmsInvalidInputError,
+  KmsOutcomeUnknownError,
   KmsUnavailableError,
   RestSessionPool,
   VaultTransitService,
@@ -73,6 +74,8 @@ interface Case {
   readonly setup: new (...args: never[]) => KmsError;
   /** deleteKek's outcome when it differs from `type` (undefined: it succeeds). */
   readonly deleteKek?: new (...args: never[]) => KmsError;
+  /** rotateKek's outcome when it differs from `type` (a lost answer to a rotation). */
+  readonly rotateKek?: new (...args: never[]) => KmsError;
 }
 
 const CASES: Case[] = [
@@ -116,6 +119,7 @@ const CASES: Case[] = [
     type: KmsUnavailableError,
     expected: { reason: 'server-error', retryable: true },
     setup: KmsUnavailableError,
+    rotateKek: KmsOutcomeUnknownError,
   },
   {
     name: '502 HTML from a proxy',
@@ -123,6 +127,7 @@ const CASES: Case[] = [
     type: KmsUnavailableError,
     expected: { reason: 'server-error', status: 502 },
     setup: KmsUnavailableError,
+    rotateKek: KmsOutcomeUnknownError,
   },
   {
     name: '404 unsupported path',
@@ -197,6 +202,7 @@ const CASES: Case[] = [
     type: KmsUnavailableError,
     expected: { reason: 'bad-response' },
     setup: KmsUnavailableError,
+    rotateKek: KmsOutcomeUnknownError,
   },
   {
     name: '200 without the expected fields',
@@ -217,6 +223,9 @@ describe('VaultTransitService error mapping and secrecy (every operation × ever
           expect(error, `setup on ${testCase.name}`).toBeInstanceOf(testCase.setup);
         } else if (name === 'deleteKek' && testCase.type === KekNotFoundError) {
           expect(error, 'deleteKek treats a missing key as success').toBeUndefined();
+        } else if (name === 'rotateKek' && testCase.rotateKek) {
+          // The rotation was sent and its answer lost: whether it happened cannot be told.
+          expect(error, `rotateKek on ${testCase.name}`).toBeInstanceOf(testCase.rotateKek);
         } else if (name === 'deleteKek' && testCase.deleteKek) {
           expect(error, `deleteKek on ${testCase.name}`).toBeInstanceOf(testCase.deleteKek);
         } else if (name === 'generateDek' && testCase.type === KekNotFoundError) {

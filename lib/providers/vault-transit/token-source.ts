@@ -20,14 +20,16 @@ export class TokenSource {
     private readonly fixed: Secret | undefined,
     private readonly provider: VaultTokenProvider | undefined,
     private readonly cacheMs: number,
+    private readonly timeoutMs: number,
   ) {}
 
   static fixed(token: Secret): TokenSource {
-    return new TokenSource(token, undefined, 0);
+    return new TokenSource(token, undefined, 0, 0);
   }
 
-  static from(provider: VaultTokenProvider, cacheMs: number): TokenSource {
-    return new TokenSource(undefined, provider, cacheMs);
+  /** A token function; a call of it that takes longer than `timeoutMs` fails and is dropped. */
+  static from(provider: VaultTokenProvider, cacheMs: number, timeoutMs: number): TokenSource {
+    return new TokenSource(undefined, provider, cacheMs, timeoutMs);
   }
 
   /** Whether tokens can change (a function): worth asking again after a 403. */
@@ -40,30 +42,50 @@ export class TokenSource {
     if (this.fixed) return this.fixed;
     const cached = this.#cached;
     if (cached && performance.now() < cached.until) return cached.token;
-    this.#pending ??= this.fetch().finally(() => {
-      this.#pending = undefined;
-    });
+    if (!this.#pending) {
+      const pending = this.fetchWithin().finally(() => {
+        if (this.#pending === pending) this.#pending = undefined;
+      });
+      this.#pending = pending;
+    }
     return this.#pending;
   }
 
-  /** Forgets the cached token (after Vault refused it). */
+  /** One call of the function, abandoned after `timeoutMs` (a hung function frees its callers). */
+  private fetchWithin(): Promise<Secret> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new KmsConfigurationError(messages.tokenProviderTimedOut(this.timeoutMs))),
+        this.timeoutMs,
+      );
+    });
+    return Promise.race([this.fetch(), expired]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * Forgets the cached token (after Vault refused it); a fetch already under way is not joined
+   * any more, since it may return the refused token.
+   */
   invalidate(): void {
     this.#cached = undefined;
+    this.#pending = undefined;
   }
 
   private async fetch(): Promise<Secret> {
     let value: unknown;
     try {
       value = await (this.provider as VaultTokenProvider)();
-    } catch (error) {
-      // Only the error's class: its message is the user's and could hold anything.
-      const name = error instanceof Error ? error.name : typeof error;
-      throw new KmsConfigurationError(messages.tokenProviderFailed(name));
+    } catch {
+      // Nothing of the error: its message, even its name, is the user's and could hold anything.
+      throw new KmsConfigurationError(messages.tokenProviderFailed());
     }
-    if (typeof value !== 'string' || !TOKEN_PATTERN.test(value)) {
+    // A sink file usually ends with a line break: surrounding whitespace is not part of a token.
+    const text = typeof value === 'string' ? value.trim() : undefined;
+    if (text === undefined || !TOKEN_PATTERN.test(text)) {
       throw new KmsConfigurationError(messages.tokenProviderInvalid());
     }
-    const token = new Secret(value);
+    const token = new Secret(text);
     if (this.cacheMs > 0) this.#cached = { token, until: performance.now() + this.cacheMs };
     return token;
   }

@@ -6,7 +6,7 @@ import { messages } from '../../errors/messages.js';
 import type { ResolvedKmsOptions } from '../../kms-options.js';
 import { redact, type Secret } from '../../secret.js';
 import type { CallContext } from './call-context.js';
-import { CircuitBreaker } from './circuit-breaker.js';
+import { CircuitBreaker, NO_BREAKER } from './circuit-breaker.js';
 import { parseRetryAfter, RetryPolicy, type Repeatable } from './retry-policy.js';
 
 export type VaultMethod = 'GET' | 'POST' | 'DELETE';
@@ -58,6 +58,8 @@ export class VaultTransitClient {
   private readonly v1Url: string;
   private readonly retry: RetryPolicy;
   private readonly breaker: CircuitBreaker | undefined;
+  /** When Vault last answered a request with anything but a 5xx. */
+  private lastServedAt = 0;
 
   constructor(private readonly options: ResolvedKmsOptions) {
     this.v1Url = `${options.vaultAddr}/v1/`;
@@ -74,15 +76,22 @@ export class VaultTransitClient {
     let tokenRefreshed = false;
     for (let attempt = 1; ; attempt += 1) {
       call.assertCanContinue();
-      this.breaker?.admit(request.operation);
+      const ticket = this.breaker?.admit(request.operation) ?? NO_BREAKER;
       let failure: unknown;
       let retryAfterMs: number | undefined;
       let token: Secret | undefined;
+      const attemptStarted = performance.now();
+      let sending = false;
       try {
-        token = await this.options.vaultToken.current();
-        const answer = await this.exchange(http, request, call, token);
-        if (answer.status >= 500) this.breaker?.failed();
-        else this.breaker?.succeeded();
+        token = await call.race(this.options.vaultToken.current());
+        sending = true;
+        const answer = await this.exchange(http, request, call, token, ticket.maxAttemptMs);
+        if (answer.status >= 500) {
+          ticket.failed();
+        } else {
+          this.lastServedAt = performance.now();
+          ticket.succeeded();
+        }
         if (answer.status >= 200 && answer.status < 300) {
           const data = answer.body?.['data'];
           return {
@@ -94,8 +103,15 @@ export class VaultTransitClient {
         failure = this.classify(request, answer);
         retryAfterMs = answer.retryAfterMs;
       } catch (error) {
-        this.noteTransportFailure(error);
+        // A timeout while Vault kept answering other requests was spent queueing for a socket
+        // or behind slow neighbours: it says nothing about Vault being down.
+        // A failure before sending (the token function) says nothing about Vault either.
+        const servedMeanwhile = this.lastServedAt > attemptStarted;
+        if (sending && isOutage(error) && !(isTimeout(error) && servedMeanwhile)) ticket.failed();
+        else ticket.released();
         failure = error;
+      } finally {
+        ticket.released(); // no-op when the outcome was reported above
       }
       // A token function may have a newer token than the one Vault just refused.
       if (
@@ -105,7 +121,7 @@ export class VaultTransitClient {
       ) {
         tokenRefreshed = true;
         this.options.vaultToken.invalidate();
-        const fresh = await this.options.vaultToken.current();
+        const fresh = await call.race(this.options.vaultToken.current());
         if (fresh.reveal() !== token?.reveal()) {
           attempt -= 1; // the refused token does not count as an attempt
           continue;
@@ -115,17 +131,6 @@ export class VaultTransitClient {
       const delay = this.retry.delayMs(attempt, retryAfterMs);
       if (delay >= call.remainingMs) throw failure;
       await call.wait(delay);
-    }
-  }
-
-  private noteTransportFailure(error: unknown): void {
-    if (
-      error instanceof KmsUnavailableError &&
-      (error.reason === 'network' || error.reason === 'timeout')
-    ) {
-      this.breaker?.failed();
-    } else {
-      this.breaker?.released(); // aborted, a token function failure, a non-Vault answer
     }
   }
 
@@ -150,12 +155,14 @@ export class VaultTransitClient {
     request: VaultRequest,
     call: CallContext,
     token?: Secret,
+    maxAttemptMs?: number,
   ): Promise<VaultExchange> {
     call.assertCanContinue();
-    const secret = token ?? (await this.options.vaultToken.current());
+    const secret = token ?? (await call.race(this.options.vaultToken.current()));
     const url = (request.outsideMount ? this.v1Url : this.mountUrl) + request.path;
-    const limitMs = Math.max(1, Math.min(this.options.timeoutMs, Math.ceil(call.remainingMs)));
-    const timeout = AbortSignal.timeout(limitMs);
+    const attemptMs = Math.min(this.options.timeoutMs, maxAttemptMs ?? Infinity);
+    const limitMs = Math.max(1, Math.min(attemptMs, Math.ceil(call.remainingMs)));
+    const attempt = call.attemptSignal(limitMs);
     let status: number;
     let text: unknown;
     let headers: Record<string, unknown>;
@@ -170,7 +177,7 @@ export class VaultTransitClient {
         ...(request.body ? { data: JSON.stringify(request.body) } : {}),
         // One deadline for the whole exchange (connect, answer, body); axios's own `timeout`
         // would be a second timer per request that only watches socket idleness.
-        signal: call.signal ? AbortSignal.any([call.signal, timeout]) : timeout,
+        signal: attempt.signal,
         responseType: 'text',
         transformResponse: (data: unknown) => data,
         validateStatus: () => true,
@@ -181,8 +188,10 @@ export class VaultTransitClient {
       headers = response.headers as Record<string, unknown>;
     } catch (error) {
       if (call.signal?.aborted) throw call.abortedError();
-      if (timeout.aborted && limitMs < this.options.timeoutMs) throw call.deadlineError();
-      throw transportError(request.operation, error, this.options.timeoutMs);
+      if (attempt.timedOut && limitMs < attemptMs) throw call.deadlineError();
+      throw transportError(request.operation, error, limitMs);
+    } finally {
+      attempt.dispose();
     }
     const body = parseJson(text);
     const date = parseDate(headers['date']);
@@ -211,6 +220,18 @@ export class VaultTransitClient {
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     };
   }
+}
+
+/** A failure that says Vault is down or hanging: no answer, or no answer in time. */
+function isOutage(error: unknown): boolean {
+  return (
+    error instanceof KmsUnavailableError &&
+    (error.reason === 'network' || error.reason === 'timeout')
+  );
+}
+
+function isTimeout(error: unknown): boolean {
+  return error instanceof KmsUnavailableError && error.reason === 'timeout';
 }
 
 function parseDate(header: unknown): number | undefined {

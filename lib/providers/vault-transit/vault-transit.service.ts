@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import { KekNotFoundError } from '../../errors/kek-not-found.error.js';
 import { KmsConfigurationError } from '../../errors/kms-configuration.error.js';
+import { KmsOutcomeUnknownError } from '../../errors/kms-outcome-unknown.error.js';
 import { KmsUnavailableError } from '../../errors/kms-unavailable.error.js';
 import { messages } from '../../errors/messages.js';
 import type {
@@ -126,9 +127,11 @@ export class VaultTransitService implements IKeyManagementService {
 
   /**
    * Rotates once. A failed rotation is resent only when Vault provably did not process it
-   * (sealed, throttled, connection refused). When its answer is lost (timeout, reset, 5xx), the
-   * key is read back instead: a version Vault created since the call began is the rotation's
-   * result; if there is none, the rotation is sent again — never a second rotation.
+   * (sealed, throttled, connection refused). When its answer is lost, the key is read back:
+   * a version Vault created after the call began (by Vault's own clock) is the result; if Vault
+   * itself failed the request (its own 500) and the latest version predates the call, it is sent
+   * again; otherwise — or if anything fails after the rotation was sent — the call fails with
+   * {@link KmsOutcomeUnknownError}, never rotating twice.
    */
   async rotateKek(
     session: ISession,
@@ -156,13 +159,8 @@ export class VaultTransitService implements IKeyManagementService {
         const created = await this.keyObject(session, keyName, answer, call);
         if (readKeyVersion('rotateKek', created, 'latest_version') > 1)
           answer = await this.call(session, rotate, call);
-      } else if (lostAnswer(error)) {
-        const known = this.#versions.get(keyName);
-        const read = await this.readKey(session, keyName, call);
-        const outcome = rotationOutcome(read, known, performance.now() - began);
-        // Cannot tell whether the lost rotation happened: report it, never rotate twice.
-        if (outcome === 'unknown') throw rotationOutcomeUnknown(error);
-        answer = outcome === 'rotated' ? read : await this.call(session, rotate, call);
+      } else if (mayHaveRotated(error)) {
+        answer = await this.recoverLostRotation(session, keyName, rotate, call, began, error);
       } else {
         throw error;
       }
@@ -174,6 +172,33 @@ export class VaultTransitService implements IKeyManagementService {
     );
     this.#versions.observe(keyName, version);
     return version;
+  }
+
+  /** After a rotation whose answer was lost: the key read back decides (see rotateKek). */
+  private async recoverLostRotation(
+    session: ISession,
+    keyName: string,
+    rotate: VaultRequest,
+    call: CallContext,
+    began: number,
+    lost: unknown,
+  ): Promise<VaultAnswer> {
+    const unknown = new KmsOutcomeUnknownError(messages.rotationOutcomeUnknown(keyName));
+    const known = this.#versions.get(keyName);
+    try {
+      const sent = performance.now();
+      const read = await this.readKey(session, keyName, call);
+      const outcome = rotationOutcome(read, known, {
+        sinceSent: sent - began,
+        sinceAnswered: performance.now() - began,
+        vaultFailedIt: lost instanceof KmsUnavailableError && lost.status === 500,
+      });
+      if (outcome === 'rotated') return read;
+      if (outcome === 'not-rotated') return await this.call(session, rotate, call);
+    } catch {
+      // A failed read or resend leaves the outcome unknown.
+    }
+    throw unknown;
   }
 
   async rewrapDek(
@@ -195,7 +220,6 @@ export class VaultTransitService implements IKeyManagementService {
 
   async deleteKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<void> {
     const keyName = this.#keyNameOf(tenantId);
-    this.#versions.forget(keyName);
     const call = this.callContext('deleteKek', options);
     let config: VaultAnswer;
     try {
@@ -396,43 +420,56 @@ export class VaultTransitService implements IKeyManagementService {
   }
 }
 
-/** A failure after which Vault may have processed the request (its answer was lost). */
-function lostAnswer(error: unknown): boolean {
+/** A failure after which Vault may have processed the rotation (its answer was lost). */
+function mayHaveRotated(error: unknown): boolean {
   return (
     error instanceof KmsUnavailableError &&
-    ['network', 'timeout', 'server-error'].includes(error.reason) &&
+    ['network', 'timeout', 'server-error', 'bad-response'].includes(error.reason) &&
     !provablyNotProcessed(error)
   );
 }
 
+interface ReadTiming {
+  /** Milliseconds from the call's start to sending the key read. */
+  readonly sinceSent: number;
+  /** Milliseconds from the call's start to the key read's answer. */
+  readonly sinceAnswered: number;
+  /** Whether Vault itself answered the rotation with its own 500 (it finished the request). */
+  readonly vaultFailedIt: boolean;
+}
+
 /**
- * After a rotation whose answer was lost, whether it happened, from the key read back:
- * - against the latest version seen before the call (a lower bound of the version it started
- *   from): higher — a rotation happened since (ours, or one just before it); equal — none did;
- * - otherwise by Vault's own clock (its `Date` header against the version's creation time, both
- *   whole seconds, and the call's elapsed time), only when the seconds leave no doubt.
+ * Whether a rotation whose answer was lost happened, from the key read back.
+ *
+ * Vault's clock bounds when the call began: its `Date` header on the read (whole seconds, the
+ * moment it answered) and the elapsed times measured here put the start in
+ * [date − sinceAnswered, date + 1 s − sinceSent). A version created (whole seconds) at or after
+ * that interval's end came after the start; one created before its beginning, before it.
+ *
+ * - rotated: the latest version came after the start, or it is newer than any version this
+ *   service saw before and not provably older than the start (a rotation at the call's time);
+ * - not rotated: Vault itself failed the request (its own 500, so nothing is still running) and
+ *   the latest version is the one seen before or provably older than the start;
+ * - otherwise unknown (a timeout or reset may still be applied later; another instance may have
+ *   deleted and re-created the key).
  */
 function rotationOutcome(
   read: VaultAnswer,
   known: number | undefined,
-  elapsedMs: number,
+  timing: ReadTiming,
 ): 'rotated' | 'not-rotated' | 'unknown' {
   const latest = read.data?.['latest_version'];
   if (typeof latest !== 'number') return 'unknown';
-  if (known !== undefined && latest >= known) return latest > known ? 'rotated' : 'not-rotated';
   const created = (read.data?.['keys'] as Record<string, unknown> | undefined)?.[String(latest)];
-  if (read.date === undefined || typeof created !== 'number') return 'unknown';
-  const createdMs = created * 1000;
-  // The call began in [date - elapsed, date + 1 s - elapsed) by Vault's clock.
-  if (createdMs >= read.date + 1000 - elapsedMs) return 'rotated';
-  if (createdMs + 1000 <= read.date - elapsedMs) return 'not-rotated';
+  const dated = read.date !== undefined && typeof created === 'number';
+  const createdMs = (created as number) * 1000;
+  const date = read.date as number;
+  const afterStart = dated && createdMs >= date + 1000 - timing.sinceSent;
+  const beforeStart = dated && createdMs + 1000 <= date - timing.sinceAnswered;
+  if (afterStart) return 'rotated';
+  if (known !== undefined && latest > known && !beforeStart) return 'rotated';
+  if (timing.vaultFailedIt && ((known !== undefined && latest === known) || beforeStart)) {
+    return 'not-rotated';
+  }
   return 'unknown';
-}
-
-function rotationOutcomeUnknown(error: unknown): KmsUnavailableError {
-  const reason = error instanceof KmsUnavailableError ? error.reason : 'network';
-  const status = error instanceof KmsUnavailableError ? error.status : undefined;
-  return new KmsUnavailableError(messages.rotationOutcomeUnknown(), reason, {
-    ...(status !== undefined ? { status } : {}),
-  });
 }
