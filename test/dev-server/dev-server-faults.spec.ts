@@ -285,13 +285,13 @@ describe('reset', () => {
 
 describe('delay', () => {
   it('processes and answers the request once the delay is over', async () => {
-    server.injectFault({ kind: 'delay', ms: 600, match: { method: 'POST' } });
+    server.injectFault({ kind: 'delay', ms: 2_000, match: { method: 'POST' } });
     const created = send('POST', 'transit/keys/orders');
     // Not processed yet (a sanity check with a wide margin, not a timing measurement).
     expect(await latestVersion('orders')).toBeUndefined();
     const answer = await created;
     expect(answer.status).toBe(200);
-    expect(answer.headAfter).toBeGreaterThanOrEqual(400);
+    expect(answer.headAfter).toBeGreaterThanOrEqual(1_000);
     expect(await latestVersion('orders')).toBe(1);
     expect(server.requests.find((logged) => logged.fault)).toEqual({
       method: 'POST',
@@ -346,7 +346,7 @@ describe('delay', () => {
 describe('slow-body', () => {
   it('sends the head at once and the body in several pieces, which parse', async () => {
     await createKey('orders');
-    server.injectFault({ kind: 'slow-body', ms: 400, chunks: 4 });
+    server.injectFault({ kind: 'slow-body', ms: 1_200, chunks: 4 });
     const answer = await send('GET', 'transit/keys/orders');
     expect(answer.status).toBe(200);
     expect(answer.reads).toBeGreaterThan(1);

@@ -275,6 +275,27 @@ describe('a lasting outage ends every operation with a typed error in time', () 
   }
 });
 
+describe('deleteKek converges when its second step is hit', () => {
+  for (const fault of [
+    { kind: 'reset', when: 'after' },
+    { kind: 'reset', when: 'before' },
+    { kind: 'status', status: 500 },
+    { kind: 'sealed' },
+  ] as const) {
+    it(`DELETE keys/:name after ${fault.kind}${'when' in fault ? ` ${fault.when}` : ''}`, async () => {
+      const kms = service();
+      const prepared = await prepare(kms);
+      const path = `/v1/transit/keys/${prepared.key}`;
+      vault.injectFault({ ...fault, times: 1, match: { method: 'DELETE', path } });
+      await rest.session((s) => kms.deleteKek(s, prepared.tenant));
+      expect(await latestVersion(prepared.key)).toBeUndefined();
+      expect(vault.requests.filter((r) => r.method === 'DELETE' && r.path === path)).toHaveLength(
+        2,
+      );
+    });
+  }
+});
+
 describe('the circuit breaker against the dev server', () => {
   it('fails fast while sealed and recovers once unsealed, without a restart', async () => {
     const kms = service({
