@@ -72,6 +72,16 @@ export function checkDek(dek: unknown): Uint8Array {
   return bytes;
 }
 
+/**
+ * Checks a plaintext DEK (see {@link checkDek}) and returns its exact bytes in base64, as
+ * Transit takes plaintexts. Encoded from a view, not a copy: no duplicate of the DEK is left in
+ * Node's buffer pool.
+ */
+export function dekAsBase64(dek: unknown): string {
+  const bytes = checkDek(dek);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
 export interface ParsedEncryptedDek {
   readonly ciphertext: string;
   readonly version: number;

@@ -20,7 +20,7 @@ import type { ISession } from '../../interfaces/session.interface.js';
 import { KmsAbortedError } from '../../errors/kms-aborted.error.js';
 import { messages } from '../../errors/messages.js';
 import { createTenantKeyNamer, type TenantKeyNamer } from '../../key-naming/tenant-key-namer.js';
-import { checkDek, parseEncryptedDek } from '../../validation/dek-input.js';
+import { dekAsBase64, parseEncryptedDek } from '../../validation/dek-input.js';
 
 /** @publicApi */
 export type InMemoryKmsOptions = Pick<KmsModuleOptions, 'keyPrefix' | 'keyName' | 'keyType'>;
@@ -84,12 +84,8 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     options?: KmsCallOptions,
   ): Promise<Buffer> {
     const keyName = this.keyNameOf(tenantId);
-    const bytes = checkDek(dek);
+    const plaintext = dekAsBase64(dek);
     this.enter('encryptDek', session, tenantId, options);
-    // A view, not a copy: no duplicate of the DEK is left in Node's buffer pool.
-    const plaintext = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString(
-      'base64',
-    );
     const [result] = this.run('encryptDek', keyName, () =>
       this.engine.encrypt(keyName, [{ plaintext }], false, {
         allowed: true,

@@ -16,7 +16,7 @@ import { createTenantKeyNamer, type TenantKeyNamer } from '../../key-naming/tena
 import { resolveKmsOptions, type ResolvedKmsOptions } from '../../kms-options.js';
 import { extractRequest } from '../../session/extract-request.js';
 import {
-  checkDek,
+  dekAsBase64,
   parseEncryptedDek,
   transitCiphertextVersion,
 } from '../../validation/dek-input.js';
@@ -67,11 +67,8 @@ export class VaultTransitService implements IKeyManagementService {
     options?: KmsCallOptions,
   ): Promise<Buffer> {
     const keyName = this.#keyNameOf(tenantId);
-    const bytes = checkDek(dek);
+    const plaintext = dekAsBase64(dek);
     const call = this.callContext('encryptDek', options);
-    const plaintext = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString(
-      'base64',
-    );
     const request: VaultRequest = {
       operation: 'encryptDek',
       keyName,
