@@ -30,10 +30,11 @@ const events: unknown[] = [];
 const logged: string[] = [];
 const DEKS: Buffer[] = [];
 
+function record(...args: unknown[]): void {
+  logged.push(inspect(args, { depth: Infinity }));
+}
+
 beforeAll(async () => {
-  const record = (...args: unknown[]): void => {
-    logged.push(inspect(args, { depth: Infinity }));
-  };
   for (const level of ['log', 'warn', 'error', 'debug', 'verbose', 'fatal'] as const) {
     vi.spyOn(Logger.prototype, level).mockImplementation(record);
   }
