@@ -3,6 +3,7 @@ export { KmsModule } from './kms.module.js';
 export { KEY_MANAGEMENT_SERVICE, SESSION_POOL } from './kms.constants.js';
 export { InjectKeyManagementService } from './kms.decorators.js';
 export type {
+  BatchItemResult,
   CircuitBreakerOptions,
   GeneratedDek,
   IKeyManagementService,

@@ -17,6 +17,13 @@ export const VAULT_KEY_TYPES: readonly VaultKeyType[] = [
 ];
 const MOUNT_PATTERN = /^[\w-]+(?:\.[\w-]+)*(?:\/[\w-]+(?:\.[\w-]+)*)*$/;
 const MAX_TIMEOUT_MS = 600_000;
+/**
+ * Items per batch request by default. OpenBao refuses a request body with more than 1,000 JSON
+ * strings; an item holds up to 4 (`plaintext`/`ciphertext` and `reference`, keys and values,
+ * should keys count), plus a few at the top level: 200 items stay well below the limit.
+ */
+export const DEFAULT_BATCH_SIZE = 200;
+const MAX_BATCH_SIZE = 1000;
 
 /** Retry settings after validation (maxAttempts 1 = no retry). */
 export type ResolvedRetry = Required<RetryOptions>;
@@ -38,6 +45,7 @@ export interface ResolvedKmsOptions {
   readonly keyPrefix: string;
   readonly keyName: KmsModuleOptions['keyName'];
   readonly maxSockets: number;
+  readonly batchSize: number;
 }
 
 function invalid(option: string, rule: string): KmsConfigurationError {
@@ -59,7 +67,7 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
     timeoutMs = 10_000,
   } = options;
   const { keyPrefix = DEFAULT_KEY_PREFIX, keyName, maxSockets = 32 } = options;
-  const { deadlineMs = 30_000, tokenCacheMs = 0 } = options;
+  const { deadlineMs = 30_000, tokenCacheMs = 0, batchSize = DEFAULT_BATCH_SIZE } = options;
 
   if (typeof vaultAddr !== 'string' || !isHttpUrl(vaultAddr)) {
     throw invalid(
@@ -109,6 +117,9 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
       `must be an integer number of milliseconds between 1 and ${MAX_TIMEOUT_MS}`,
     );
   }
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
+    throw invalid('batchSize', `must be an integer between 1 and ${MAX_BATCH_SIZE}`);
+  }
   return {
     vaultAddr: vaultAddr.replace(/\/+$/, ''),
     vaultToken: tokenSource,
@@ -121,6 +132,7 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
     keyPrefix,
     keyName,
     maxSockets,
+    batchSize,
   };
 }
 

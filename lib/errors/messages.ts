@@ -39,6 +39,8 @@ export const messages = {
   dekEmpty: (what: string): string => `Invalid ${what}: it must not be empty.`,
   dekTooLong: (what: string, max: number): string =>
     `Invalid ${what}: longer than ${max} bytes; a DEK is a key, encrypt payloads locally with it.`,
+  batchInputType: (what: string, type: string): string =>
+    `Invalid ${what}: expected an array of Uint8Array (e.g. Buffers), got ${type}.`,
   encryptedDekShape: (): string =>
     'Invalid encryptedDek: not a Vault Transit ciphertext ("vault:v<N>:<base64>" as UTF-8 bytes). ' +
     'Pass the bytes returned by encryptDek, generateDek or rewrapDek unchanged.',

@@ -1,4 +1,5 @@
 export type {
+  BatchItemResult,
   GeneratedDek,
   IKeyManagementService,
   KmsCallOptions,

@@ -1,3 +1,4 @@
+import type { KmsError } from '../errors/kms.error.js';
 import type { ISession } from './session.interface.js';
 
 /** A tenant's identifier. `1`, `1n` and `"1"` name the same tenant. @publicApi */
@@ -19,6 +20,14 @@ export interface KmsCallOptions {
    */
   readonly signal?: AbortSignal;
 }
+
+/**
+ * The outcome of one item of a batch call (`encryptDeks`, `decryptDeks`, `rewrapDeks`): its value,
+ * or the typed error of that item alone. A batch call resolves with one per input item, in input
+ * order. @publicApi
+ */
+export type BatchItemResult<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: KmsError };
 
 /**
  * Envelope encryption with one key-encryption key (KEK) per tenant. Every method takes the
@@ -55,6 +64,40 @@ export interface IKeyManagementService {
     encryptedDek: Uint8Array,
     options?: KmsCallOptions,
   ): Promise<Buffer>;
+  /**
+   * Batch `encryptDek`: wraps each DEK with the tenant's current KEK version, creating the KEK if
+   * the tenant has none. Resolves with one result per item, in input order: a bad item (invalid
+   * before any I/O, or refused by Vault) gets its own typed error and never fails the others.
+   * The whole call rejects only for a bad tenant id or input that is not an array, and for
+   * failures of a whole request (unreachable or sealed Vault after retries, 403, deadline,
+   * abort, an answer that is not understood). Sent in chunks of `batchSize` items.
+   */
+  encryptDeks(
+    session: ISession,
+    tenantId: TenantId,
+    deks: readonly Uint8Array[],
+    options?: KmsCallOptions,
+  ): Promise<BatchItemResult<Buffer>[]>;
+  /**
+   * Batch `decryptDek`, with the semantics of {@link encryptDeks}; a tenant without a KEK rejects
+   * the whole call with `KekNotFoundError`.
+   */
+  decryptDeks(
+    session: ISession,
+    tenantId: TenantId,
+    encryptedDeks: readonly Uint8Array[],
+    options?: KmsCallOptions,
+  ): Promise<BatchItemResult<Buffer>[]>;
+  /**
+   * Batch `rewrapDek`, with the semantics of {@link encryptDeks}; a tenant without a KEK rejects
+   * the whole call with `KekNotFoundError`.
+   */
+  rewrapDeks(
+    session: ISession,
+    tenantId: TenantId,
+    encryptedDeks: readonly Uint8Array[],
+    options?: KmsCallOptions,
+  ): Promise<BatchItemResult<Buffer>[]>;
   /** Crypto-shredding: destroys the tenant's KEK and every version of it. Idempotent. */
   deleteKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<void>;
   /** Checks the backend can serve calls (Vault: reachable, unsealed, token accepted). */

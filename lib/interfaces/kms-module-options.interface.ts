@@ -102,6 +102,13 @@ export interface KmsModuleOptions {
    */
   readonly maxSockets?: number;
   /**
+   * Items per request of the batch methods (`encryptDeks`, `decryptDeks`, `rewrapDeks`): a
+   * longer input is sent in chunks of this size, one after the other. An integer from 1 to 1000;
+   * the default keeps a request within OpenBao's limit of 1,000 JSON strings per body.
+   * @default 200
+   */
+  readonly batchSize?: number;
+  /**
    * Builds the pool that sessions (and {@link SessionInterceptor}'s units of work) come from,
    * given the module's REST pool. Use it to put your database in the same unit of work:
    * `sessionPool: (rest) => new CompositeSessionPool(databasePool, rest)` — the database

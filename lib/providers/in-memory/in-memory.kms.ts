@@ -7,6 +7,7 @@ import type { KmsError } from '../../errors/kms.error.js';
 import { TransitEngine } from '../../engine/transit-engine.js';
 import { TransitError } from '../../engine/transit.error.js';
 import type {
+  BatchItemResult,
   GeneratedDek,
   IKeyManagementService,
   KmsCallOptions,
@@ -21,6 +22,13 @@ import { KmsAbortedError } from '../../errors/kms-aborted.error.js';
 import { messages } from '../../errors/messages.js';
 import { createTenantKeyNamer, type TenantKeyNamer } from '../../key-naming/tenant-key-namer.js';
 import { dekAsBase64, parseEncryptedDek } from '../../validation/dek-input.js';
+import type { ItemResult } from '../../engine/transit-engine.js';
+import {
+  itemError,
+  prepareBatch,
+  settled,
+  type PendingItem,
+} from '../vault-transit/batch-items.js';
 
 /** @publicApi */
 export type InMemoryKmsOptions = Pick<KmsModuleOptions, 'keyPrefix' | 'keyName' | 'keyType'>;
@@ -154,6 +162,99 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
       this.engine.rewrap(keyName, [{ ciphertext }], false),
     );
     return ownedFromUtf8(result?.ciphertext ?? '');
+  }
+
+  /** Batch `encryptDek`, with {@link VaultTransitService.encryptDeks}'s semantics (no chunks). */
+  async encryptDeks(
+    session: ISession,
+    tenantId: TenantId,
+    deks: readonly Uint8Array[],
+    options?: KmsCallOptions,
+  ): Promise<BatchItemResult<Buffer>[]> {
+    return this.batch('encryptDeks', session, tenantId, deks, options, (keyName, pending) =>
+      this.engine.encrypt(
+        keyName,
+        pending.map((item) => ({ plaintext: item.text })),
+        true,
+        { allowed: true, type: this.keyType },
+      ),
+    );
+  }
+
+  /** Batch `decryptDek`; a missing key fails the whole call. */
+  async decryptDeks(
+    session: ISession,
+    tenantId: TenantId,
+    encryptedDeks: readonly Uint8Array[],
+    options?: KmsCallOptions,
+  ): Promise<BatchItemResult<Buffer>[]> {
+    return this.batch(
+      'decryptDeks',
+      session,
+      tenantId,
+      encryptedDeks,
+      options,
+      (keyName, pending) =>
+        this.engine.decrypt(
+          keyName,
+          pending.map((item) => ({ ciphertext: item.text })),
+          true,
+        ),
+    );
+  }
+
+  /** Batch `rewrapDek`; a missing key fails the whole call. */
+  async rewrapDeks(
+    session: ISession,
+    tenantId: TenantId,
+    encryptedDeks: readonly Uint8Array[],
+    options?: KmsCallOptions,
+  ): Promise<BatchItemResult<Buffer>[]> {
+    return this.batch('rewrapDeks', session, tenantId, encryptedDeks, options, (keyName, pending) =>
+      this.engine.rewrap(
+        keyName,
+        pending.map((item) => ({ ciphertext: item.text })),
+        true,
+      ),
+    );
+  }
+
+  /**
+   * Validates as VaultTransitService does (tenant id for the whole call, then each item), records
+   * one call, and runs the valid items in one engine batch; item errors stay in their slots.
+   */
+  private batch(
+    operation: 'encryptDeks' | 'decryptDeks' | 'rewrapDeks',
+    session: ISession,
+    tenantId: TenantId,
+    input: readonly Uint8Array[],
+    options: KmsCallOptions | undefined,
+    work: (keyName: string, pending: readonly PendingItem[]) => ItemResult[],
+  ): BatchItemResult<Buffer>[] {
+    const keyName = this.keyNameOf(tenantId);
+    const encrypting = operation === 'encryptDeks';
+    const { results, pending } = prepareBatch(
+      input,
+      encrypting ? 'deks' : 'encryptedDeks',
+      (item) => (encrypting ? dekAsBase64(item) : parseEncryptedDek(item).ciphertext),
+    );
+    this.enter(operation, session, tenantId, options);
+    if (pending.length === 0) return settled(results);
+    const rows = this.run(operation, keyName, () => work(keyName, pending));
+    const context = {
+      operation,
+      keyName,
+      mount: IN_MEMORY_MOUNT,
+      secrets: encrypting ? pending.map((item) => item.text) : [],
+    };
+    rows.forEach((row, i) => {
+      const slot = (pending[i] as PendingItem).index;
+      if (row.error) results[slot] = { ok: false, error: itemError(context, row.error) };
+      else if (operation === 'decryptDeks')
+        results[slot] = { ok: true, value: ownedFromBase64(row.plaintext ?? '') };
+      else results[slot] = { ok: true, value: ownedFromUtf8(row.ciphertext ?? '') };
+    });
+    return settled(results);
   }
 
   async deleteKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<void> {

@@ -25,6 +25,11 @@ export interface VaultRequest {
   readonly secrets?: readonly string[];
   /** Whether a failed attempt may be repeated (see {@link Repeatable}). @default 'always' */
   readonly repeatable?: Repeatable;
+  /**
+   * A batch request: a 400 whose body carries `data.batch_results` and no `errors` (every item
+   * failed) is an answer to read item by item, not a failed call (vault-transit-api §5).
+   */
+  readonly batch?: boolean;
 }
 
 export interface VaultAnswer {
@@ -92,7 +97,7 @@ export class VaultTransitClient {
           this.lastServedAt = performance.now();
           ticket.succeeded();
         }
-        if (answer.status >= 200 && answer.status < 300) {
+        if ((answer.status >= 200 && answer.status < 300) || itemsFailed(request, answer)) {
           const data = answer.body?.['data'];
           return {
             status: answer.status,
@@ -220,6 +225,18 @@ export class VaultTransitClient {
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     };
   }
+}
+
+/** A batch answer in which every item failed: Vault says 400 but answers each item. */
+function itemsFailed(request: VaultRequest, answer: VaultExchange): boolean {
+  const data = answer.body?.['data'];
+  return (
+    request.batch === true &&
+    answer.status === 400 &&
+    answer.body?.['errors'] === undefined &&
+    isRecord(data) &&
+    Array.isArray(data['batch_results'])
+  );
 }
 
 /** A failure that says Vault is down or hanging: no answer, or no answer in time. */

@@ -1,10 +1,12 @@
 import { inspect } from 'node:util';
+import type { HttpService } from '@nestjs/axios';
 import { KekNotFoundError } from '../../errors/kek-not-found.error.js';
 import { KmsConfigurationError } from '../../errors/kms-configuration.error.js';
 import { KmsOutcomeUnknownError } from '../../errors/kms-outcome-unknown.error.js';
 import { KmsUnavailableError } from '../../errors/kms-unavailable.error.js';
 import { messages } from '../../errors/messages.js';
 import type {
+  BatchItemResult,
   GeneratedDek,
   IKeyManagementService,
   KmsCallOptions,
@@ -20,6 +22,16 @@ import {
   parseEncryptedDek,
   transitCiphertextVersion,
 } from '../../validation/dek-input.js';
+import { readBatchResults, readItemError } from './batch-answer.js';
+import {
+  chunksOf,
+  itemError,
+  prepareBatch,
+  settled,
+  zeroValues,
+  type ItemErrorContext,
+  type PendingItem,
+} from './batch-items.js';
 import { CallContext } from './call-context.js';
 import { KnownKeyVersions } from './known-key-versions.js';
 import { provablyNotProcessed } from './retry-policy.js';
@@ -32,6 +44,25 @@ import {
 } from './vault-transit.client.js';
 
 const DEK_BYTES = 32;
+
+/** What differs between the three batch operations. */
+interface BatchOperation {
+  readonly operation: 'encryptDeks' | 'decryptDeks' | 'rewrapDeks';
+  readonly route: 'encrypt' | 'decrypt' | 'rewrap';
+  readonly what: 'deks' | 'encryptedDeks';
+}
+
+const ENCRYPT_DEKS: BatchOperation = { operation: 'encryptDeks', route: 'encrypt', what: 'deks' };
+const DECRYPT_DEKS: BatchOperation = {
+  operation: 'decryptDeks',
+  route: 'decrypt',
+  what: 'encryptedDeks',
+};
+const REWRAP_DEKS: BatchOperation = {
+  operation: 'rewrapDeks',
+  route: 'rewrap',
+  what: 'encryptedDeks',
+};
 /** sys/health statuses of a node that serves Transit: active, standby, performance standby. */
 const SERVING_HEALTH = new Set([200, 429, 473]);
 /** sys/health statuses of a node that exists but cannot serve (sealed, uninitialised, DR, …). */
@@ -150,7 +181,7 @@ export class VaultTransitService implements IKeyManagementService {
       answer = await this.call(session, rotate, call);
     } catch (error) {
       if (error instanceof KekNotFoundError) {
-        answer = await this.createKey(session, keyName, 'rotateKek', call);
+        answer = await this.createKey(extractRequest(session), keyName, 'rotateKek', call);
         // Another caller created and rotated the key meanwhile: creating added no version, so
         // rotate as asked rather than report someone else's version as ours.
         const created = await this.keyObject(session, keyName, answer, call);
@@ -213,6 +244,122 @@ export class VaultTransitService implements IKeyManagementService {
       options,
     );
     return this.observed(this.#keyNameOf(tenantId), readCiphertext('rewrapDek', answer.data));
+  }
+
+  /**
+   * Batch `encryptDek` over `batch_input` (see {@link IKeyManagementService.encryptDeks}): chunks
+   * of `batchSize` items, one request each, sent one after the other; each chunk is a call of its
+   * own for retries and `deadlineMs`. A missing key is created by upsert, or created and the chunk
+   * sent again when upsert is disabled.
+   */
+  encryptDeks(
+    session: ISession,
+    tenantId: TenantId,
+    deks: readonly Uint8Array[],
+    options?: KmsCallOptions,
+  ): Promise<BatchItemResult<Buffer>[]> {
+    return this.batch(session, tenantId, deks, options, ENCRYPT_DEKS);
+  }
+
+  /** Batch `decryptDek` (see {@link encryptDeks}); a missing key fails the whole call. */
+  decryptDeks(
+    session: ISession,
+    tenantId: TenantId,
+    encryptedDeks: readonly Uint8Array[],
+    options?: KmsCallOptions,
+  ): Promise<BatchItemResult<Buffer>[]> {
+    return this.batch(session, tenantId, encryptedDeks, options, DECRYPT_DEKS);
+  }
+
+  /** Batch `rewrapDek` (see {@link encryptDeks}); a missing key fails the whole call. */
+  rewrapDeks(
+    session: ISession,
+    tenantId: TenantId,
+    encryptedDeks: readonly Uint8Array[],
+    options?: KmsCallOptions,
+  ): Promise<BatchItemResult<Buffer>[]> {
+    return this.batch(session, tenantId, encryptedDeks, options, REWRAP_DEKS);
+  }
+
+  /**
+   * Validates the tenant id (else the whole call fails) and each item (an invalid one gets its
+   * error and is not sent), then sends the valid items chunk by chunk. Decrypted DEKs already
+   * received are zeroed if a later chunk fails the call.
+   */
+  private async batch(
+    session: ISession,
+    tenantId: TenantId,
+    input: readonly Uint8Array[],
+    options: KmsCallOptions | undefined,
+    kind: BatchOperation,
+  ): Promise<BatchItemResult<Buffer>[]> {
+    const keyName = this.#keyNameOf(tenantId);
+    const encrypting = kind.route === 'encrypt';
+    const { results, pending } = prepareBatch(input, kind.what, (item) =>
+      encrypting ? dekAsBase64(item) : parseEncryptedDek(item).ciphertext,
+    );
+    const http = extractRequest(session);
+    try {
+      for (const chunk of chunksOf(pending, this.#options.batchSize)) {
+        await this.sendChunk(http, keyName, chunk, results, kind, options);
+      }
+    } catch (error) {
+      if (kind.route === 'decrypt') zeroValues(results);
+      throw error;
+    }
+    return settled(results);
+  }
+
+  /** One request for `chunk`; fills the chunk's slots of `results`. */
+  private async sendChunk(
+    http: HttpService,
+    keyName: string,
+    chunk: readonly PendingItem[],
+    results: (BatchItemResult<Buffer> | undefined)[],
+    kind: BatchOperation,
+    options: KmsCallOptions | undefined,
+  ): Promise<void> {
+    const { operation, route } = kind;
+    const encrypting = route === 'encrypt';
+    const field = encrypting ? 'plaintext' : 'ciphertext';
+    const references = chunk.map((item) => String(item.index));
+    const secrets = encrypting ? chunk.map((item) => item.text) : [];
+    const request: VaultRequest = {
+      operation,
+      keyName,
+      method: 'POST',
+      path: `${route}/${keyName}`,
+      body: {
+        batch_input: chunk.map((item, i) => ({ [field]: item.text, reference: references[i] })),
+        // `type` only matters when Vault creates the key on this first encrypt (upsert).
+        ...(encrypting ? { type: this.#options.keyType } : {}),
+      },
+      secrets,
+      batch: true,
+    };
+    const call = this.callContext(operation, options);
+    let answer: VaultAnswer;
+    try {
+      answer = await this.#client.send(http, request, call);
+    } catch (error) {
+      // With upsert disabled (transit/config/keys) a missing key is "encryption key not found".
+      if (!encrypting || !(error instanceof KekNotFoundError)) throw error;
+      await this.createKey(http, keyName, operation, call);
+      answer = await this.#client.send(http, request, call);
+    }
+    const rows = readBatchResults(operation, answer.data, references);
+    const context: ItemErrorContext = { operation, keyName, mount: this.#options.mount, secrets };
+    rows.forEach((row, i) => {
+      const slot = (chunk[i] as PendingItem).index;
+      const failure = readItemError(operation, row);
+      if (failure !== undefined) {
+        results[slot] = { ok: false, error: itemError(context, failure) };
+      } else if (route === 'decrypt') {
+        results[slot] = { ok: true, value: readPlaintext(operation, row) };
+      } else {
+        results[slot] = { ok: true, value: this.observed(keyName, readCiphertext(operation, row)) };
+      }
+    });
   }
 
   async deleteKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<void> {
@@ -352,7 +499,7 @@ export class VaultTransitService implements IKeyManagementService {
       return await this.call(session, request, call);
     } catch (error) {
       if (!(error instanceof KekNotFoundError)) throw error;
-      await this.createKey(session, request.keyName, request.operation, call);
+      await this.createKey(extractRequest(session), request.keyName, request.operation, call);
       return this.call(session, request, call);
     }
   }
@@ -375,13 +522,13 @@ export class VaultTransitService implements IKeyManagementService {
   }
 
   private createKey(
-    session: ISession,
+    http: HttpService,
     keyName: string,
     operation: string,
     call: CallContext,
   ): Promise<VaultAnswer> {
-    return this.call(
-      session,
+    return this.#client.send(
+      http,
       {
         operation,
         keyName,
