@@ -11,6 +11,7 @@ export type {
   ISessionPool,
   KmsCallOptions,
   KmsModuleOptions,
+  RetireKekOptions,
   RetryOptions,
   SessionKind,
   TenantId,

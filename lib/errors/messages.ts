@@ -41,6 +41,8 @@ export const messages = {
     `Invalid ${what}: longer than ${max} bytes; a DEK is a key, encrypt payloads locally with it.`,
   batchInputType: (what: string, type: string): string =>
     `Invalid ${what}: expected an array of Uint8Array (e.g. Buffers), got ${type}.`,
+  keyVersionInvalid: (): string =>
+    'Invalid minVersion: expected a KEK version number, an integer from 1 to 2147483647.',
   encryptedDekShape: (): string =>
     'Invalid encryptedDek: not a Vault Transit ciphertext ("vault:v<N>:<base64>" as UTF-8 bytes). ' +
     'Pass the bytes returned by encryptDek, generateDek or rewrapDek unchanged.',

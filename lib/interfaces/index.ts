@@ -3,6 +3,7 @@ export type {
   GeneratedDek,
   IKeyManagementService,
   KmsCallOptions,
+  RetireKekOptions,
   TenantId,
 } from './key-management-service.interface.js';
 export type { ISession, ISessionPool, SessionKind } from './session.interface.js';

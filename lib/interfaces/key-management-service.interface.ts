@@ -29,6 +29,12 @@ export interface KmsCallOptions {
 export type BatchItemResult<T> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: KmsError };
 
+/** Options of `retireKekVersions`. @publicApi */
+export interface RetireKekOptions extends KmsCallOptions {
+  /** Also delete the retired versions for good (Vault's `trim`); they can never decrypt again. */
+  readonly trim?: boolean;
+}
+
 /**
  * Envelope encryption with one key-encryption key (KEK) per tenant. Every method takes the
  * session first (its HTTP client or transaction), then the tenant id.
@@ -98,6 +104,16 @@ export interface IKeyManagementService {
     encryptedDeks: readonly Uint8Array[],
     options?: KmsCallOptions,
   ): Promise<BatchItemResult<Buffer>[]>;
+  /**
+   * Retires KEK versions below `minVersion`: DEKs wrapped under them stop decrypting (rewrap
+   * first); with `trim`, the versions are deleted for good. Idempotent.
+   */
+  retireKekVersions(
+    session: ISession,
+    tenantId: TenantId,
+    minVersion: number,
+    options?: RetireKekOptions,
+  ): Promise<void>;
   /** Crypto-shredding: destroys the tenant's KEK and every version of it. Idempotent. */
   deleteKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<void>;
   /** Checks the backend can serve calls (Vault: reachable, unsealed, token accepted). */

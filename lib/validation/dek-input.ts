@@ -123,3 +123,14 @@ export function parseEncryptedDek(encryptedDek: unknown): ParsedEncryptedDek {
   if (version === undefined) throw new KmsInvalidInputError(messages.encryptedDekShape());
   return { ciphertext: text, version };
 }
+
+/** Checks a KEK version number given by a caller (e.g. to retire versions below it). */
+export function assertKeyVersion(version: unknown): asserts version is number {
+  if (
+    !Number.isSafeInteger(version) ||
+    (version as number) < 1 ||
+    (version as number) > 2 ** 31 - 1
+  ) {
+    throw new KmsInvalidInputError(messages.keyVersionInvalid());
+  }
+}

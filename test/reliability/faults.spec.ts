@@ -76,6 +76,8 @@ type OperationName =
   'encryptDek' | 'decryptDek' | 'generateDek' | 'rewrapDek' | 'rotateKek' | 'deleteKek';
 
 interface Operation {
+  /** Arranges what the operation needs before the fault is injected. */
+  readonly before?: (kms: VaultTransitService, s: ISession, p: Prepared) => Promise<unknown>;
   /** The path of the request the fault hits (the first step of deleteKek). */
   readonly path: (key: string) => string;
   readonly run: (kms: VaultTransitService, s: ISession, p: Prepared) => Promise<unknown>;
@@ -107,6 +109,8 @@ const OPERATIONS: Record<OperationName, Operation> = {
   },
   rewrapDek: {
     path: (key) => `/v1/transit/rewrap/${key}`,
+    // After a rotation, so the v1 ciphertext is below the latest version and must be sent.
+    before: (kms, s, p) => kms.rotateKek(s, p.tenant),
     run: (kms, s, p) => kms.rewrapDek(s, p.tenant, p.wrapped),
     check: (result, p, kms) => decrypts(kms, p, result as Buffer),
   },
@@ -173,12 +177,14 @@ const FAULTS: Record<string, FaultCase> = {
 
 let tenantCounter = 0;
 
-async function prepare(kms: VaultTransitService): Promise<Prepared> {
+async function prepare(kms: VaultTransitService, operation?: Operation): Promise<Prepared> {
   tenantCounter += 1;
   const tenant = `faults-${tenantCounter}`;
   const { dek, encryptedDek } = await rest.session((s) => kms.generateDek(s, tenant));
   DEKS.push(dek);
-  return { tenant, key: `tenant-${tenant}`, dek, wrapped: encryptedDek };
+  const prepared = { tenant, key: `tenant-${tenant}`, dek, wrapped: encryptedDek };
+  if (operation?.before) await rest.session((s) => operation.before!(kms, s, prepared));
+  return prepared;
 }
 
 const requestsTo = (path: string) => vault.requests.filter((r) => r.path === path).length;
@@ -188,7 +194,7 @@ describe('every operation × every transient fault', () => {
     for (const [faultName, { fault, rotation }] of Object.entries(FAULTS)) {
       it(`${operationName} after ${faultName}`, async () => {
         const kms = service();
-        const prepared = await prepare(kms);
+        const prepared = await prepare(kms, operation);
         const path = operation.path(prepared.key);
         const sentBefore = requestsTo(path);
         vault.injectFault({ ...fault, times: 1, match: { path } } as DevServerFault);
@@ -223,9 +229,10 @@ describe('a lasting outage ends every operation with a typed error in time', () 
   for (const [operationName, operation] of Object.entries(OPERATIONS)) {
     it(`${operationName} while Vault is sealed`, async () => {
       const kms = service();
-      const prepared = await prepare(kms);
+      const prepared = await prepare(kms, operation);
       const path = operation.path(prepared.key);
       const sentBefore = requestsTo(path);
+      const versionBefore = await latestVersion(prepared.key);
       vault.injectFault({ kind: 'sealed', times: Infinity, match: { path } });
       const started = performance.now();
       try {
@@ -239,7 +246,8 @@ describe('a lasting outage ends every operation with a typed error in time', () 
         expect(error).toMatchObject({ reason: 'sealed', retryable: true });
         expect(requestsTo(path) - sentBefore).toBe(3); // maxAttempts
         expect(performance.now() - started).toBeLessThan(DEADLINE_MS + 1_000);
-        expect(await latestVersion(prepared.key)).toBe(1); // nothing rotated, nothing deleted
+        // nothing rotated, nothing deleted
+        expect(await latestVersion(prepared.key)).toBe(versionBefore);
         expectNoSecrets(error, [vault.token, prepared.dek]);
       } finally {
         vault.clearFaults();
@@ -248,7 +256,7 @@ describe('a lasting outage ends every operation with a typed error in time', () 
 
     it(`${operationName} against a Vault that never answers stops at the deadline`, async () => {
       const kms = service({ timeoutMs: 10_000, deadlineMs: 600 });
-      const prepared = await prepare(kms);
+      const prepared = await prepare(kms, operation);
       const path = operation.path(prepared.key);
       vault.injectFault({ kind: 'delay', ms: 60_000, times: Infinity, match: { path } });
       const started = performance.now();

@@ -288,6 +288,9 @@ describe.each(providers.map((p) => [p.name, p] as const))(
       subject = await provider.open();
       const victim = await subject.pool.session((s) => subject.kms.generateDek(s, VICTIM));
       const attacker = await subject.pool.session((s) => subject.kms.generateDek(s, ATTACKER));
+      // v2 as the attacker key's latest: v1 ciphertexts passed to rewrap are sent to Vault (one
+      // already on the latest known version would be returned as it is, unchecked).
+      await subject.pool.session((s) => subject.kms.rotateKek(s, ATTACKER));
       let endedSession: ISession | undefined;
       await subject.pool.session(async (s) => {
         endedSession = s;

@@ -11,6 +11,7 @@ import type {
   GeneratedDek,
   IKeyManagementService,
   KmsCallOptions,
+  RetireKekOptions,
   TenantId,
 } from '../../interfaces/key-management-service.interface.js';
 import type {
@@ -21,7 +22,7 @@ import type { ISession } from '../../interfaces/session.interface.js';
 import { KmsAbortedError } from '../../errors/kms-aborted.error.js';
 import { messages } from '../../errors/messages.js';
 import { createTenantKeyNamer, type TenantKeyNamer } from '../../key-naming/tenant-key-namer.js';
-import { dekAsBase64, parseEncryptedDek } from '../../validation/dek-input.js';
+import { assertKeyVersion, dekAsBase64, parseEncryptedDek } from '../../validation/dek-input.js';
 import type { ItemResult } from '../../engine/transit-engine.js';
 import {
   itemError,
@@ -268,6 +269,24 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     } catch (error) {
       if (!(error instanceof KekNotFoundError)) throw error;
     }
+  }
+
+  async retireKekVersions(
+    session: ISession,
+    tenantId: TenantId,
+    minVersion: number,
+    options?: RetireKekOptions,
+  ): Promise<void> {
+    const keyName = this.keyNameOf(tenantId);
+    assertKeyVersion(minVersion);
+    this.enter('retireKekVersions', session, tenantId, options);
+    this.run('retireKekVersions', keyName, () => {
+      this.engine.configureKey(keyName, {
+        minDecryptionVersion: minVersion,
+        ...(options?.trim ? { minEncryptionVersion: minVersion } : {}),
+      });
+      if (options?.trim) this.engine.trimKey(keyName, minVersion);
+    });
   }
 
   async setup(session: ISession, options?: KmsCallOptions): Promise<void> {

@@ -10,6 +10,7 @@ import type {
   GeneratedDek,
   IKeyManagementService,
   KmsCallOptions,
+  RetireKekOptions,
   TenantId,
 } from '../../interfaces/key-management-service.interface.js';
 import type { KmsModuleOptions } from '../../interfaces/kms-module-options.interface.js';
@@ -18,6 +19,7 @@ import { createTenantKeyNamer, type TenantKeyNamer } from '../../key-naming/tena
 import { resolveKmsOptions, type ResolvedKmsOptions } from '../../kms-options.js';
 import { extractRequest } from '../../session/extract-request.js';
 import {
+  assertKeyVersion,
   dekAsBase64,
   parseEncryptedDek,
   transitCiphertextVersion,
@@ -400,6 +402,50 @@ export class VaultTransitService implements IKeyManagementService {
     } catch (error) {
       // Deleted by a concurrent call between our two requests.
       if (!(error instanceof KekNotFoundError)) throw error;
+    }
+  }
+
+  /**
+   * Retires KEK versions below `minVersion`: they stop decrypting (`min_decryption_version`);
+   * with `trim`, Vault deletes them for good (`keys/:name/trim`). Rewrap stored DEKs first. Both
+   * requests are idempotent, so the call can be repeated.
+   */
+  async retireKekVersions(
+    session: ISession,
+    tenantId: TenantId,
+    minVersion: number,
+    options?: RetireKekOptions,
+  ): Promise<void> {
+    const keyName = this.#keyNameOf(tenantId);
+    assertKeyVersion(minVersion);
+    const call = this.callContext('retireKekVersions', options);
+    await this.call(
+      session,
+      {
+        operation: 'retireKekVersions',
+        keyName,
+        method: 'POST',
+        path: `keys/${keyName}/config`,
+        // Vault trims only with min_encryption_version set; encryption uses the latest anyway.
+        body: {
+          min_decryption_version: minVersion,
+          ...(options?.trim ? { min_encryption_version: minVersion } : {}),
+        },
+      },
+      call,
+    );
+    if (options?.trim) {
+      await this.call(
+        session,
+        {
+          operation: 'retireKekVersions',
+          keyName,
+          method: 'POST',
+          path: `keys/${keyName}/trim`,
+          body: { min_available_version: minVersion },
+        },
+        call,
+      );
     }
   }
 
