@@ -65,6 +65,17 @@ export class CustomersRepository {
     return rows.map(toStored);
   }
 
+  /** The lowest KEK version among the tenant's wrapped DEKs (`vault:v<N>:…`), if any. */
+  async lowestKekVersion(session: ISession, tenantId: string): Promise<number | undefined> {
+    const row = await extractConnection(session).get<{ lowest: number | null }>(
+      `SELECT MIN(CAST(substr(encrypted_dek, 8, instr(substr(encrypted_dek, 8), ':') - 1) AS INTEGER))
+         AS lowest
+       FROM customers WHERE tenant_id = ?`,
+      [tenantId],
+    );
+    return row?.lowest ?? undefined;
+  }
+
   /**
    * Replaces a record's wrapped DEK if it is still `expected` (another writer may have changed
    * it meanwhile). Returns whether the row was updated. The payload is untouched: rewrapping

@@ -1,4 +1,5 @@
-import { Controller, Delete, HttpCode, Param, Post } from '@nestjs/common';
+import { Controller, Delete, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { InvalidRequestError } from '../errors/invalid-request.error.js';
 import { parseTenantId } from '../tenants/tenant-id.js';
 import { TenantKeysService } from './tenant-keys.service.js';
 
@@ -13,10 +14,24 @@ export class TenantKeysController {
     return this.keys.rotate(parseTenantId(tenantId));
   }
 
+  /**
+   * Moves every stored DEK to the latest KEK version; with `?retire=true`, then retires the
+   * versions no stored DEK uses any more (they stop decrypting).
+   */
   @Post('rewrap')
   @HttpCode(200)
-  rewrap(@Param('tenantId') tenantId: string): Promise<{ rewrapped: number }> {
-    return this.keys.rewrap(parseTenantId(tenantId));
+  async rewrap(
+    @Param('tenantId') tenantId: string,
+    @Query('retire') retire?: string,
+  ): Promise<{ rewrapped: number; retiredBelow?: number }> {
+    if (retire !== undefined && retire !== 'true' && retire !== 'false') {
+      throw new InvalidRequestError('"retire" must be true or false.');
+    }
+    const id = parseTenantId(tenantId);
+    const { rewrapped, latestVersion } = await this.keys.rewrap(id);
+    if (retire !== 'true') return { rewrapped };
+    const retiredBelow = await this.keys.retireUnused(id, latestVersion);
+    return retiredBelow === undefined ? { rewrapped } : { rewrapped, retiredBelow };
   }
 
   @Delete()

@@ -58,7 +58,7 @@ export class TenantKeysService {
    * (learned from Vault's answers) cost no call; a row changed meanwhile by another writer is
    * left as it is (compare-and-set).
    */
-  async rewrap(tenantId: string): Promise<{ rewrapped: number }> {
+  async rewrap(tenantId: string): Promise<{ rewrapped: number; latestVersion: number }> {
     await this.sessions.withSession((session) => this.tenants.assertNotShredded(session, tenantId));
     let rewrapped = 0;
     let afterSeq = 0;
@@ -70,9 +70,24 @@ export class TenantKeysService {
       );
       rewrapped += page.rewrapped;
       latestVersion = page.latestVersion;
-      if (!page.full) return { rewrapped };
+      if (!page.full) return { rewrapped, latestVersion };
       afterSeq = page.lastSeq;
     }
+  }
+
+  /**
+   * Retires the KEK versions no stored DEK uses any more: below the lowest version among the
+   * tenant's rows (and never above `latestVersion`, the newest seen by the rewrap just done).
+   * Run it after a complete rewrap; returns the version below which versions were retired, or
+   * undefined when there is nothing to retire.
+   */
+  async retireUnused(tenantId: string, latestVersion: number): Promise<number | undefined> {
+    const session = this.sessions.session;
+    const lowest = await this.customers.lowestKekVersion(session, tenantId);
+    const below = Math.min(lowest ?? latestVersion, latestVersion);
+    if (below <= 1) return undefined;
+    await this.kms.retireKekVersions(session, tenantId, below);
+    return below;
   }
 
   /**
@@ -97,17 +112,34 @@ export class TenantKeysService {
     // Reads and Vault calls first, the writes last: the write lock is held only for the updates.
     const rows = await this.customers.page(session, tenantId, this.pageSize, afterSeq);
     let latestVersion = knownLatest;
+    const stale = rows.filter(
+      (row) => !(latestVersion > 0 && kekVersion(row.encryptedDek) >= latestVersion),
+    );
+    // One batch request for the page (chunked by the library's batchSize).
+    const results =
+      stale.length === 0
+        ? []
+        : await this.kms
+            .rewrapDeks(
+              session,
+              tenantId,
+              stale.map((row) => Buffer.from(row.encryptedDek, 'utf8')),
+            )
+            .catch((error: unknown) =>
+              explainStoredKeyError(error, session, this.tenants, tenantId),
+            );
     const updates: { id: string; from: string; to: string }[] = [];
-    for (const row of rows) {
-      const version = kekVersion(row.encryptedDek);
-      if (latestVersion > 0 && version >= latestVersion) continue;
-      const next = await this.kms
-        .rewrapDek(session, tenantId, Buffer.from(row.encryptedDek, 'utf8'))
-        .catch((error: unknown) => explainStoredKeyError(error, session, this.tenants, tenantId));
-      const to = next.toString('utf8');
+    for (const [index, row] of stale.entries()) {
+      const result = results[index];
+      if (!result) continue;
+      if (!result.ok) await explainStoredKeyError(result.error, session, this.tenants, tenantId);
+      if (!result.ok) continue;
+      const to = result.value.toString('utf8');
       latestVersion = Math.max(latestVersion, kekVersion(to));
-      // Already current (the first row of a pass can be): keep the stored ciphertext as it is.
-      if (kekVersion(to) > version) updates.push({ id: row.id, from: row.encryptedDek, to });
+      // Already current (the first rows of a pass can be): keep the stored ciphertext as it is.
+      if (kekVersion(to) > kekVersion(row.encryptedDek)) {
+        updates.push({ id: row.id, from: row.encryptedDek, to });
+      }
     }
     let rewrapped = 0;
     for (const { id, from, to } of updates) {

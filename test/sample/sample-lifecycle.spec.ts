@@ -221,6 +221,34 @@ describe('sample app: the whole key lifecycle over HTTP (Vault = Transit dev ser
     expect(kms.calls.map((call) => call.operation)).toEqual(['generateDek', 'deleteKek']);
   });
 
+  it('rewrap?retire=true retires the versions no stored DEK uses any more', async () => {
+    const http = (await boot()).getHttpServer();
+    const ids: string[] = [];
+    for (const n of [1, 2, 3]) {
+      ids.push(await createCustomer(sample.app, 'acme', { name: `C${n}`, email: `c${n}@x.org` }));
+    }
+    await request(http).post('/tenants/acme/kek/rotate').expect(200);
+    await request(http).post('/tenants/acme/kek/rewrap?retire=maybe').expect(400);
+    const batches = () => sample.vault.requests.filter((r) => r.path.includes('/rewrap/')).length;
+    const before = batches();
+    expect(
+      (await request(http).post('/tenants/acme/kek/rewrap?retire=true').expect(200)).body,
+    ).toEqual({
+      rewrapped: 3,
+      retiredBelow: 2,
+    });
+    expect(batches() - before).toBe(1); // one batch request for the page
+    const key = await fetch(`${sample.vault.address}/v1/transit/keys/tenant-acme`, {
+      headers: { 'X-Vault-Token': sample.vault.token },
+    });
+    expect(((await key.json()) as { data: { min_decryption_version: number } }).data).toMatchObject(
+      {
+        min_decryption_version: 2,
+      },
+    );
+    for (const id of ids) await request(http).get(`/tenants/acme/customers/${id}`).expect(200);
+  });
+
   it('a malformed wrapped DEK in storage is damaged data (500), not the client’s bad request', async () => {
     await boot();
     const id = await createCustomer(sample.app, 'acme', { name: 'Ann', email: 'ann@example.com' });

@@ -63,11 +63,26 @@ class RewrapFailsAt extends InMemoryKeyManagementService {
   }
 
   override async rewrapDek(session: ISession, tenantId: TenantId, encryptedDek: Uint8Array) {
-    this.rewraps += 1;
-    if (this.rewraps === this.failing) {
+    this.count(1);
+    return super.rewrapDek(session, tenantId, encryptedDek);
+  }
+
+  /** A batch holding the n-th rewrapped item fails as a whole, as an unreachable Vault would. */
+  override async rewrapDeks(
+    session: ISession,
+    tenantId: TenantId,
+    encryptedDeks: readonly Uint8Array[],
+  ) {
+    this.count(encryptedDeks.length);
+    return super.rewrapDeks(session, tenantId, encryptedDeks);
+  }
+
+  private count(items: number): void {
+    const before = this.rewraps;
+    this.rewraps += items;
+    if (before < this.failing && this.rewraps >= this.failing) {
       throw new KmsUnavailableError('Vault is unavailable for rewrap: test fault.', 'network');
     }
-    return super.rewrapDek(session, tenantId, encryptedDek);
   }
 }
 
@@ -144,12 +159,13 @@ describe('sample app: a failing request leaves nothing half-written', () => {
     await request(http).post('/tenants/acme/kek/rewrap').expect(503);
     expect(dekColumn().map(versionOf)).toEqual(['v2', 'v2', 'v1', 'v1', 'v1']);
 
-    // The next pass finds rows 1–2 current (one call to learn the version) and does the rest.
-    const rewrapsBefore = kms.calls.filter((c) => c.operation === 'rewrapDek').length;
+    // The next pass finds rows 1–2 current and does the rest.
+    const rewrapsBefore = kms.calls.filter((c) => c.operation === 'rewrapDeks').length;
     expect((await request(http).post('/tenants/acme/kek/rewrap').expect(200)).body).toEqual({
       rewrapped: 3,
     });
-    expect(kms.calls.filter((c) => c.operation === 'rewrapDek').length - rewrapsBefore).toBe(4);
+    // One batch per page of 2: rows 1–2 (found current), 3–4, 5.
+    expect(kms.calls.filter((c) => c.operation === 'rewrapDeks').length - rewrapsBefore).toBe(3);
     expect(dekColumn().map(versionOf)).toEqual(['v2', 'v2', 'v2', 'v2', 'v2']);
   });
 });
