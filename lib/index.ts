@@ -19,6 +19,7 @@ export type {
   VaultTokenProvider,
 } from './interfaces/index.js';
 export { VaultTransitService } from './providers/vault-transit/vault-transit.service.js';
+export type { DekCacheOptions } from './providers/vault-transit/dek-cache.js';
 export {
   InMemoryKeyManagementService,
   type InMemoryKmsCall,

@@ -7,6 +7,12 @@ import type {
   VaultKeyType,
 } from './interfaces/kms-module-options.interface.js';
 import { TOKEN_PATTERN, TokenSource } from './providers/vault-transit/token-source.js';
+import {
+  DekCache,
+  DekCacheOptionError,
+  type DekCacheOptions,
+  type ResolvedDekCacheOptions,
+} from './providers/vault-transit/dek-cache.js';
 import { Secret } from './secret.js';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from './key-naming/tenant-key-namer.js';
 
@@ -46,6 +52,8 @@ export interface ResolvedKmsOptions {
   readonly keyName: KmsModuleOptions['keyName'];
   readonly maxSockets: number;
   readonly batchSize: number;
+  /** The DEK cache's settings, absent when off. */
+  readonly cache: ResolvedDekCacheOptions | undefined;
 }
 
 function invalid(option: string, rule: string): KmsConfigurationError {
@@ -133,6 +141,7 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
     keyName,
     maxSockets,
     batchSize,
+    cache: resolveCache(options.cache),
   };
 }
 
@@ -204,6 +213,16 @@ function resolveCircuitBreaker(value: unknown): ResolvedCircuitBreaker | undefin
     );
   }
   return { failureThreshold, resetTimeoutMs };
+}
+
+function resolveCache(value: unknown): ResolvedDekCacheOptions | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return DekCache.resolve(value as DekCacheOptions);
+  } catch (error) {
+    if (error instanceof DekCacheOptionError) throw invalid(error.option, error.rule);
+    throw error;
+  }
 }
 
 function isHttpUrl(value: string): boolean {

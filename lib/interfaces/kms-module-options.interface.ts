@@ -1,5 +1,6 @@
 import type { TenantId } from './key-management-service.interface.js';
 import type { ISessionPool } from './session.interface.js';
+import type { DekCacheOptions } from '../providers/vault-transit/dek-cache.js';
 import type { RestSessionPool } from '../session/rest-session-pool.js';
 
 /** Returns the current Vault token (e.g. read from a Vault Agent sink). @publicApi */
@@ -108,6 +109,17 @@ export interface KmsModuleOptions {
    * @default 200
    */
   readonly batchSize?: number;
+  /**
+   * Opt-in cache of plaintext DEKs for `decryptDek`: a hot DEK decrypts without a request.
+   * LRU-bounded (`maxEntries`), each entry kept at most `maxAgeMs` and, if set, `maxUses` hits;
+   * concurrent misses for one DEK share one request; evicted entries are zeroed; `deleteKek` and
+   * `retireKekVersions` purge the tenant's entries at once. Trade-off: plaintext DEKs stay in this
+   * process's memory for up to `maxAgeMs` (a heap dump or a compromised process reveals them), and
+   * a DEK cached here still decrypts in this process until it expires if another process shreds
+   * the tenant. Off by default.
+   * @default undefined (no cache)
+   */
+  readonly cache?: DekCacheOptions;
   /**
    * Builds the pool that sessions (and {@link SessionInterceptor}'s units of work) come from,
    * given the module's REST pool. Use it to put your database in the same unit of work:

@@ -35,6 +35,7 @@ import {
   type PendingItem,
 } from './batch-items.js';
 import { CallContext } from './call-context.js';
+import { DekCache } from './dek-cache.js';
 import { KnownKeyVersions } from './known-key-versions.js';
 import { provablyNotProcessed } from './retry-policy.js';
 import { readCiphertext, readKeyVersion, readPlaintext } from './vault-answer.js';
@@ -81,11 +82,13 @@ export class VaultTransitService implements IKeyManagementService {
   readonly #client: VaultTransitClient;
   readonly #keyNameOf: TenantKeyNamer;
   readonly #versions = new KnownKeyVersions();
+  readonly #cache: DekCache | undefined;
 
   constructor(options: KmsModuleOptions) {
     this.#options = resolveKmsOptions(options);
     this.#client = new VaultTransitClient(this.#options);
     this.#keyNameOf = createTenantKeyNamer(this.#options);
+    this.#cache = this.#options.cache && new DekCache(this.#options.cache);
   }
 
   /** The Transit key name a tenant maps to (validated; throws for ids that cannot be mapped). */
@@ -122,15 +125,23 @@ export class VaultTransitService implements IKeyManagementService {
     encryptedDek: Uint8Array,
     options?: KmsCallOptions,
   ): Promise<Buffer> {
-    const answer = await this.callWithCiphertext(
-      session,
-      'decryptDek',
-      'decrypt',
-      tenantId,
-      encryptedDek,
-      options,
-    );
-    return readPlaintext('decryptDek', answer.data);
+    const load = async (): Promise<Buffer> => {
+      const answer = await this.callWithCiphertext(
+        session,
+        'decryptDek',
+        'decrypt',
+        tenantId,
+        encryptedDek,
+        options,
+      );
+      return readPlaintext('decryptDek', answer.data);
+    };
+    if (!this.#cache) return load();
+    // Validated before the cache is consulted: a hostile value never becomes a cache key.
+    const keyName = this.#keyNameOf(tenantId);
+    const { ciphertext } = parseEncryptedDek(encryptedDek);
+    extractRequest(session); // the same session rules for hits as for calls that are sent
+    return this.#cache.get(keyName, ciphertext, load);
   }
 
   async generateDek(
@@ -366,6 +377,8 @@ export class VaultTransitService implements IKeyManagementService {
 
   async deleteKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<void> {
     const keyName = this.#keyNameOf(tenantId);
+    this.#versions.forget(keyName);
+    this.#cache?.purgeKey(keyName);
     const call = this.callContext('deleteKek', options);
     let config: VaultAnswer;
     try {
@@ -403,6 +416,8 @@ export class VaultTransitService implements IKeyManagementService {
       // Deleted by a concurrent call between our two requests.
       if (!(error instanceof KekNotFoundError)) throw error;
     }
+    // And again now the key is gone: nothing loaded meanwhile may stay cached.
+    this.#cache?.purgeKey(keyName);
   }
 
   /**
@@ -418,6 +433,7 @@ export class VaultTransitService implements IKeyManagementService {
   ): Promise<void> {
     const keyName = this.#keyNameOf(tenantId);
     assertKeyVersion(minVersion);
+    this.#cache?.purgeVersionsBelow(keyName, minVersion);
     const call = this.callContext('retireKekVersions', options);
     await this.call(
       session,
