@@ -20,11 +20,18 @@ export function readCiphertext(
   operation: string,
   data: Record<string, unknown> | undefined,
 ): Buffer {
+  return readWrappedDek(operation, data).ciphertext;
+}
+
+/** {@link readCiphertext} with the KEK version the ciphertext names (`vault:v<N>:`). */
+export function readWrappedDek(
+  operation: string,
+  data: Record<string, unknown> | undefined,
+): { readonly ciphertext: Buffer; readonly version: number } {
   const value = data?.['ciphertext'];
-  if (typeof value !== 'string' || transitCiphertextVersion(value) === undefined) {
-    throw malformed(operation, 'ciphertext');
-  }
-  return ownedFromUtf8(value);
+  const version = typeof value === 'string' ? transitCiphertextVersion(value) : undefined;
+  if (version === undefined) throw malformed(operation, 'ciphertext');
+  return { ciphertext: ownedFromUtf8(value as string), version };
 }
 
 /**

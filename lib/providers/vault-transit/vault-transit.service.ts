@@ -18,12 +18,7 @@ import type { ISession } from '../../interfaces/session.interface.js';
 import { createTenantKeyNamer, type TenantKeyNamer } from '../../key-naming/tenant-key-namer.js';
 import { resolveKmsOptions, type ResolvedKmsOptions } from '../../kms-options.js';
 import { extractRequest } from '../../session/extract-request.js';
-import {
-  assertKeyVersion,
-  dekAsBase64,
-  parseEncryptedDek,
-  transitCiphertextVersion,
-} from '../../validation/dek-input.js';
+import { assertKeyVersion, dekAsBase64, parseEncryptedDek } from '../../validation/dek-input.js';
 import { readBatchResults, readItemError } from './batch-answer.js';
 import {
   chunksOf,
@@ -38,7 +33,7 @@ import { CallContext } from './call-context.js';
 import { DekCache } from './dek-cache.js';
 import { KnownKeyVersions } from './known-key-versions.js';
 import { provablyNotProcessed } from './retry-policy.js';
-import { readCiphertext, readKeyVersion, readPlaintext } from './vault-answer.js';
+import { readKeyVersion, readPlaintext, readWrappedDek } from './vault-answer.js';
 import {
   VaultTransitClient,
   type VaultAnswer,
@@ -116,7 +111,7 @@ export class VaultTransitService implements IKeyManagementService {
     };
     // With upsert disabled (transit/config/keys) a missing key is "encryption key not found".
     const answer = await this.callCreatingKey(session, request, call);
-    return this.observed(keyName, readCiphertext('encryptDek', answer.data));
+    return this.observed(keyName, 'encryptDek', answer.data);
   }
 
   async decryptDek(
@@ -125,21 +120,21 @@ export class VaultTransitService implements IKeyManagementService {
     encryptedDek: Uint8Array,
     options?: KmsCallOptions,
   ): Promise<Buffer> {
+    // Validated before any I/O, and before the cache: a hostile value never becomes a cache key.
+    const keyName = this.#keyNameOf(tenantId);
+    const { ciphertext } = parseEncryptedDek(encryptedDek);
     const load = async (): Promise<Buffer> => {
       const answer = await this.callWithCiphertext(
         session,
         'decryptDek',
         'decrypt',
-        tenantId,
-        encryptedDek,
+        keyName,
+        ciphertext,
         options,
       );
       return readPlaintext('decryptDek', answer.data);
     };
     if (!this.#cache) return load();
-    // Validated before the cache is consulted: a hostile value never becomes a cache key.
-    const keyName = this.#keyNameOf(tenantId);
-    const { ciphertext } = parseEncryptedDek(encryptedDek);
     extractRequest(session); // the same session rules for hits as for calls that are sent
     return this.#cache.get(keyName, ciphertext, load);
   }
@@ -162,7 +157,7 @@ export class VaultTransitService implements IKeyManagementService {
       },
       call,
     );
-    const encryptedDek = this.observed(keyName, readCiphertext('generateDek', answer.data));
+    const encryptedDek = this.observed(keyName, 'generateDek', answer.data);
     return { dek: readPlaintext('generateDek', answer.data, DEK_BYTES), encryptedDek };
   }
 
@@ -248,15 +243,17 @@ export class VaultTransitService implements IKeyManagementService {
     encryptedDek: Uint8Array,
     options?: KmsCallOptions,
   ): Promise<Buffer> {
+    const keyName = this.#keyNameOf(tenantId);
+    const { ciphertext } = parseEncryptedDek(encryptedDek);
     const answer = await this.callWithCiphertext(
       session,
       'rewrapDek',
       'rewrap',
-      tenantId,
-      encryptedDek,
+      keyName,
+      ciphertext,
       options,
     );
-    return this.observed(this.#keyNameOf(tenantId), readCiphertext('rewrapDek', answer.data));
+    return this.observed(keyName, 'rewrapDek', answer.data);
   }
 
   /**
@@ -370,7 +367,7 @@ export class VaultTransitService implements IKeyManagementService {
       } else if (route === 'decrypt') {
         results[slot] = { ok: true, value: readPlaintext(operation, row) };
       } else {
-        results[slot] = { ok: true, value: this.observed(keyName, readCiphertext(operation, row)) };
+        results[slot] = { ok: true, value: this.observed(keyName, operation, row) };
       }
     });
   }
@@ -536,9 +533,14 @@ export class VaultTransitService implements IKeyManagementService {
     return `VaultTransitService { mount: '${this.#options.mount}' }`;
   }
 
-  /** Notes the version a ciphertext Vault returned was made with (the key's latest then). */
-  private observed(keyName: string, ciphertext: Buffer): Buffer {
-    this.#versions.observe(keyName, transitCiphertextVersion(ciphertext.toString('utf8')));
+  /** A ciphertext from an answer; notes the version it names (the key's latest then). */
+  private observed(
+    keyName: string,
+    operation: string,
+    data: Record<string, unknown> | undefined,
+  ): Buffer {
+    const { ciphertext, version } = readWrappedDek(operation, data);
+    this.#versions.observe(keyName, version);
     return ciphertext;
   }
 
@@ -570,12 +572,10 @@ export class VaultTransitService implements IKeyManagementService {
     session: ISession,
     operation: 'decryptDek' | 'rewrapDek',
     route: 'decrypt' | 'rewrap',
-    tenantId: TenantId,
-    encryptedDek: Uint8Array,
+    keyName: string,
+    ciphertext: string,
     options: KmsCallOptions | undefined,
   ): Promise<VaultAnswer> {
-    const keyName = this.#keyNameOf(tenantId);
-    const { ciphertext } = parseEncryptedDek(encryptedDek);
     return this.call(
       session,
       { operation, keyName, method: 'POST', path: `${route}/${keyName}`, body: { ciphertext } },
