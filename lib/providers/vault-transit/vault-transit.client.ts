@@ -88,7 +88,7 @@ export class VaultTransitClient {
       const attemptStarted = performance.now();
       let sending = false;
       try {
-        token = await call.race(this.options.vaultToken.current());
+        token = await this.token(call);
         sending = true;
         const answer = await this.exchange(http, request, call, token, ticket.maxAttemptMs);
         if (answer.status >= 500) {
@@ -126,7 +126,7 @@ export class VaultTransitClient {
       ) {
         tokenRefreshed = true;
         this.options.vaultToken.invalidate();
-        const fresh = await call.race(this.options.vaultToken.current());
+        const fresh = await this.token(call);
         if (fresh.reveal() !== token?.reveal()) {
           attempt -= 1; // the refused token does not count as an attempt
           continue;
@@ -137,6 +137,15 @@ export class VaultTransitClient {
       if (delay >= call.remainingMs) throw failure;
       await call.wait(delay);
     }
+  }
+
+  /**
+   * The token for the next request. Only a token function can be slow or hang, so only its
+   * result is raced against the call's deadline and signal (no timer per request otherwise).
+   */
+  private token(call: CallContext): Promise<Secret> {
+    const source = this.options.vaultToken;
+    return source.dynamic ? call.race(source.current()) : source.current();
   }
 
   /** The typed error for a non-2xx exchange. */
@@ -163,7 +172,7 @@ export class VaultTransitClient {
     maxAttemptMs?: number,
   ): Promise<VaultExchange> {
     call.assertCanContinue();
-    const secret = token ?? (await call.race(this.options.vaultToken.current()));
+    const secret = token ?? (await this.token(call));
     const url = (request.outsideMount ? this.v1Url : this.mountUrl) + request.path;
     const attemptMs = Math.min(this.options.timeoutMs, maxAttemptMs ?? Infinity);
     const limitMs = Math.max(1, Math.min(attemptMs, Math.ceil(call.remainingMs)));
