@@ -3,6 +3,7 @@ import { messages } from './errors/messages.js';
 import type {
   CircuitBreakerOptions,
   KmsModuleOptions,
+  KmsTransport,
   RetryOptions,
   VaultKeyType,
 } from './interfaces/kms-module-options.interface.js';
@@ -30,6 +31,7 @@ const MAX_TIMEOUT_MS = 600_000;
  */
 export const DEFAULT_BATCH_SIZE = 200;
 const MAX_BATCH_SIZE = 1000;
+const TRANSPORTS: readonly KmsTransport[] = ['http-service', 'direct'];
 
 /** Retry settings after validation (maxAttempts 1 = no retry). */
 export type ResolvedRetry = Required<RetryOptions>;
@@ -54,6 +56,7 @@ export interface ResolvedKmsOptions {
   readonly batchSize: number;
   /** The DEK cache's settings, absent when off. */
   readonly cache: ResolvedDekCacheOptions | undefined;
+  readonly transport: KmsTransport;
 }
 
 function invalid(option: string, rule: string): KmsConfigurationError {
@@ -76,6 +79,7 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
   } = options;
   const { keyPrefix = DEFAULT_KEY_PREFIX, keyName, maxSockets = 32 } = options;
   const { deadlineMs = 30_000, tokenCacheMs = 0, batchSize = DEFAULT_BATCH_SIZE } = options;
+  const { transport = 'http-service' } = options;
 
   if (typeof vaultAddr !== 'string' || !isHttpUrl(vaultAddr)) {
     throw invalid(
@@ -128,6 +132,9 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
     throw invalid('batchSize', `must be an integer between 1 and ${MAX_BATCH_SIZE}`);
   }
+  if (!TRANSPORTS.includes(transport)) {
+    throw invalid('transport', `must be one of ${TRANSPORTS.map((t) => `'${t}'`).join(', ')}`);
+  }
   return {
     vaultAddr: vaultAddr.replace(/\/+$/, ''),
     vaultToken: tokenSource,
@@ -142,6 +149,7 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
     maxSockets,
     batchSize,
     cache: resolveCache(options.cache),
+    transport,
   };
 }
 

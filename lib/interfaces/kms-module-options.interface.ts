@@ -121,6 +121,17 @@ export interface KmsModuleOptions {
    */
   readonly cache?: DekCacheOptions;
   /**
+   * How requests reach Vault.
+   * - `'http-service'`: through the session's `HttpService` (axios): its interceptors, transforms
+   *   and adapter apply — with `RestSessionPool`, a lean keep-alive `node:http` adapter.
+   * - `'direct'`: straight over the session's keep-alive agents (`RestSession.exchange`),
+   *   skipping axios's per-request pipeline. Faster; axios interceptors, transforms and a custom
+   *   adapter on that `HttpService` are not applied to the KMS's requests (the pool's request
+   *   signals still are emitted).
+   * @default 'http-service'
+   */
+  readonly transport?: KmsTransport;
+  /**
    * Builds the pool that sessions (and {@link SessionInterceptor}'s units of work) come from,
    * given the module's REST pool. Use it to put your database in the same unit of work:
    * `sessionPool: (rest) => new CompositeSessionPool(databasePool, rest)` — the database
@@ -130,3 +141,6 @@ export interface KmsModuleOptions {
    */
   readonly sessionPool?: (rest: RestSessionPool) => ISessionPool;
 }
+
+/** See {@link KmsModuleOptions.transport}. @publicApi */
+export type KmsTransport = 'http-service' | 'direct';

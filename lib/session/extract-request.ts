@@ -10,6 +10,14 @@ import { RestSession } from './rest-session.js';
  * @publicApi
  */
 export function extractRequest(session: ISession): HttpService {
+  return extractRestSession(session).request;
+}
+
+/**
+ * The REST session of a session (itself, or the REST part of a composite one). Throws
+ * {@link KmsSessionError} if the session has ended or has no REST part.
+ */
+export function extractRestSession(session: ISession): RestSession {
   let rest: RestSession | undefined;
   try {
     rest = typeof session?.part === 'function' ? session.part(RestSession) : undefined;
@@ -18,5 +26,6 @@ export function extractRequest(session: ISession): HttpService {
     rest = undefined; // not a session: a proxy, a getter that throws, …
   }
   if (!(rest instanceof RestSession)) throw new KmsSessionError(messages.sessionWithoutRest());
-  return rest.request;
+  rest.assertUsable();
+  return rest;
 }

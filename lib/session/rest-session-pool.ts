@@ -5,6 +5,12 @@ import { HttpService } from '@nestjs/axios';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import axios, { type AxiosError, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
 import type { ISession, ISessionPool } from '../interfaces/session.interface.js';
+import {
+  httpExchange,
+  type HttpExchangeRequest,
+  type HttpExchangeResponse,
+} from './http-exchange.js';
+import { createLeanHttpAdapter } from './lean-http-adapter.js';
 import { openSession } from './open-session.js';
 import { RestSession } from './rest-session.js';
 import { createSessionSignals, type SessionSignals } from './session-signals.js';
@@ -22,8 +28,10 @@ export interface RestSessionPoolOptions {
 
 /**
  * Opens REST sessions over one keep-alive HTTP client (an `@nestjs/axios` `HttpService` with one
- * `http.Agent` and one `https.Agent` shared by all sessions). Emits request signals with method,
- * path, status and duration — never bodies or headers. Call {@link close} on shutdown.
+ * `http.Agent` and one `https.Agent` shared by all sessions, and a lean `node:http` adapter: no
+ * redirects, no proxy). Emits request signals with method, path, status and duration — never
+ * bodies or headers — for requests through the `HttpService` and through the sessions' direct
+ * transport alike. Call {@link close} on shutdown.
  * @publicApi
  */
 export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
@@ -48,6 +56,7 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
       httpsAgent: this.httpsAgent,
       maxRedirects: 0,
       proxy: false,
+      adapter: createLeanHttpAdapter(),
     });
     instance.interceptors.request.use((config) => this.onRequest(config));
     instance.interceptors.response.use(
@@ -58,8 +67,31 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
   }
 
   session<T>(work: (session: ISession) => Promise<T>): Promise<T> {
-    return openSession(this, (scope) => new RestSession(this.http, scope), work);
+    return openSession(this, (scope) => new RestSession(this.http, scope, this.exchange), work);
   }
+
+  /** The sessions' direct transport: over the pool's agents, with the pool's request signals. */
+  private readonly exchange = (request: HttpExchangeRequest): Promise<HttpExchangeResponse> => {
+    const https = request.url.startsWith('https:');
+    const sent = httpExchange({ ...request, agent: https ? this.httpsAgent : this.httpAgent });
+    const { requestStarted, requestEnded } = this.signals;
+    if (!requestStarted.connected && !requestEnded.connected) return sent;
+    const started = performance.now();
+    const described = { method: request.method.toUpperCase(), path: urlPath(request.url) };
+    requestStarted.emit({ pool: this.name, ...described });
+    const ended = (fields: { status: number } | { errorCode: string }): void =>
+      requestEnded.emit({
+        pool: this.name,
+        ...described,
+        ...fields,
+        durationMs: performance.now() - started,
+      });
+    sent.then(
+      (response) => ended({ status: response.status }),
+      (error: unknown) => ended({ errorCode: (error as { code?: string }).code ?? 'UNKNOWN' }),
+    );
+    return sent;
+  };
 
   /** Closes idle keep-alive sockets and refuses to keep new ones. */
   close(): void {
@@ -119,11 +151,17 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
 }
 
 function describeRequest(config: InternalAxiosRequestConfig): { method: string; path: string } {
-  let path = '';
+  return {
+    method: (config.method ?? 'get').toUpperCase(),
+    path: urlPath(config.url ?? '', config.baseURL),
+  };
+}
+
+/** The path of a URL, never its query string; '' if it cannot be parsed. */
+function urlPath(url: string, base = 'http://localhost'): string {
   try {
-    path = new URL(config.url ?? '', config.baseURL ?? 'http://localhost').pathname;
+    return new URL(url, base).pathname;
   } catch {
-    path = '';
+    return '';
   }
-  return { method: (config.method ?? 'get').toUpperCase(), path };
 }

@@ -1,10 +1,11 @@
-import type { HttpService } from '@nestjs/axios';
 import { classifyVaultError } from '../../errors/classify-vault-error.js';
 import { KmsAccessDeniedError } from '../../errors/kms-access-denied.error.js';
 import { KmsUnavailableError } from '../../errors/kms-unavailable.error.js';
 import { messages } from '../../errors/messages.js';
 import type { ResolvedKmsOptions } from '../../kms-options.js';
 import { redact, type Secret } from '../../secret.js';
+import { HttpExchangeError } from '../../session/http-exchange.js';
+import type { RestSession } from '../../session/rest-session.js';
 import type { CallContext } from './call-context.js';
 import { CircuitBreaker, NO_BREAKER } from './circuit-breaker.js';
 import { parseRetryAfter, RetryPolicy, type Repeatable } from './retry-policy.js';
@@ -77,7 +78,7 @@ export class VaultTransitClient {
    * Sends a request, repeating it as the retry policy allows within the call's deadline;
    * resolves for 2xx, throws a classified {@link KmsError} otherwise.
    */
-  async send(http: HttpService, request: VaultRequest, call: CallContext): Promise<VaultAnswer> {
+  async send(rest: RestSession, request: VaultRequest, call: CallContext): Promise<VaultAnswer> {
     let tokenRefreshed = false;
     for (let attempt = 1; ; attempt += 1) {
       call.assertCanContinue();
@@ -90,7 +91,7 @@ export class VaultTransitClient {
       try {
         token = await this.token(call);
         sending = true;
-        const answer = await this.exchange(http, request, call, token, ticket.maxAttemptMs);
+        const answer = await this.exchange(rest, request, call, token, ticket.maxAttemptMs);
         if (answer.status >= 500) {
           ticket.failed();
         } else {
@@ -165,7 +166,7 @@ export class VaultTransitClient {
    * gets `min(timeoutMs, time left in the call)`; the caller's AbortSignal cancels it.
    */
   async exchange(
-    http: HttpService,
+    rest: RestSession,
     request: VaultRequest,
     call: CallContext,
     token?: Secret,
@@ -173,40 +174,31 @@ export class VaultTransitClient {
   ): Promise<VaultExchange> {
     call.assertCanContinue();
     const secret = token ?? (await this.token(call));
-    const url = (request.outsideMount ? this.v1Url : this.mountUrl) + request.path;
     const attemptMs = Math.min(this.options.timeoutMs, maxAttemptMs ?? Infinity);
     const limitMs = Math.max(1, Math.min(attemptMs, Math.ceil(call.remainingMs)));
-    const attempt = call.attemptSignal(limitMs);
-    let status: number;
-    let text: unknown;
-    let headers: Record<string, unknown>;
+    const outgoing: Outgoing = {
+      method: request.method,
+      url: (request.outsideMount ? this.v1Url : this.mountUrl) + request.path,
+      headers: request.body
+        ? { 'X-Vault-Token': secret.reveal(), 'Content-Type': 'application/json' }
+        : { 'X-Vault-Token': secret.reveal() },
+      ...(request.body ? { body: JSON.stringify(request.body) } : {}),
+    };
+    let received: Received;
     try {
-      const response = await http.axiosRef.request<string>({
-        method: request.method,
-        url,
-        headers: {
-          'X-Vault-Token': secret.reveal(),
-          ...(request.body ? { 'Content-Type': 'application/json' } : {}),
-        },
-        ...(request.body ? { data: JSON.stringify(request.body) } : {}),
-        // One deadline for the whole exchange (connect, answer, body); axios's own `timeout`
-        // would be a second timer per request that only watches socket idleness.
-        signal: attempt.signal,
-        responseType: 'text',
-        transformResponse: (data: unknown) => data,
-        validateStatus: () => true,
-        maxRedirects: 0,
-      });
-      status = response.status;
-      text = response.data;
-      headers = response.headers as Record<string, unknown>;
+      received =
+        this.options.transport === 'direct'
+          ? await sendDirect(rest, outgoing, call, limitMs)
+          : await sendThroughHttpService(rest, outgoing, call, limitMs);
     } catch (error) {
       if (call.signal?.aborted) throw call.abortedError();
-      if (attempt.timedOut && limitMs < attemptMs) throw call.deadlineError();
+      if (error instanceof AttemptTimedOut) {
+        if (limitMs < attemptMs) throw call.deadlineError();
+        throw transportError(request.operation, { code: 'ETIMEDOUT' }, limitMs);
+      }
       throw transportError(request.operation, error, limitMs);
-    } finally {
-      attempt.dispose();
     }
+    const { status, text, headers } = received;
     const body = parseJson(text);
     const date = parseDate(headers['date']);
     const dated = date !== undefined ? { date } : {};
@@ -233,6 +225,85 @@ export class VaultTransitClient {
       ...dated,
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     };
+  }
+}
+
+/** A request as both transports send it. */
+interface Outgoing {
+  readonly method: VaultMethod;
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+}
+
+/** An answer as both transports return it. */
+interface Received {
+  readonly status: number;
+  /** The body as text (anything else, from a custom adapter, is not a JSON answer). */
+  readonly text: unknown;
+  readonly headers: Readonly<Record<string, unknown>>;
+}
+
+/** The attempt's own time limit ended it (not the caller, not the network). */
+class AttemptTimedOut extends Error {}
+
+/** Through the session's HttpService (axios): its interceptors and adapter apply. */
+async function sendThroughHttpService(
+  rest: RestSession,
+  outgoing: Outgoing,
+  call: CallContext,
+  limitMs: number,
+): Promise<Received> {
+  const attempt = call.attemptSignal(limitMs);
+  try {
+    const response = await rest.request.axiosRef.request<unknown>({
+      method: outgoing.method,
+      url: outgoing.url,
+      headers: outgoing.headers,
+      ...(outgoing.body === undefined ? {} : { data: outgoing.body }),
+      // One deadline for the whole exchange (connect, answer, body); axios's own `timeout`
+      // would be a second timer per request that only watches socket idleness.
+      signal: attempt.signal,
+      responseType: 'text',
+      transformResponse: (data: unknown) => data,
+      validateStatus: () => true,
+      maxRedirects: 0,
+    });
+    return {
+      status: response.status,
+      text: response.data,
+      headers: response.headers as Record<string, unknown>,
+    };
+  } catch (error) {
+    if (attempt.timedOut && !call.signal?.aborted) throw new AttemptTimedOut();
+    throw error;
+  } finally {
+    attempt.dispose();
+  }
+}
+
+/** Straight over the session's agents: one timer, no AbortController, no axios pipeline. */
+async function sendDirect(
+  rest: RestSession,
+  outgoing: Outgoing,
+  call: CallContext,
+  limitMs: number,
+): Promise<Received> {
+  try {
+    const response = await rest.exchange({
+      ...outgoing,
+      ...(call.signal ? { signal: call.signal } : {}),
+      timeoutMs: limitMs,
+    });
+    return {
+      status: response.status,
+      text: response.body.toString('utf8'),
+      headers: response.headers,
+    };
+  } catch (error) {
+    if (error instanceof HttpExchangeError && error.code === 'ETIMEDOUT')
+      throw new AttemptTimedOut();
+    throw error;
   }
 }
 
@@ -282,6 +353,8 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 
 // ERR_CANCELED: our deadline signal fired; the others are socket-level timeouts.
 const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ERR_CANCELED']);
+// An answer arrived but cannot be read: larger than the transport accepts, or compressed.
+const BAD_ANSWER_CODES = new Set(['ERR_RESPONSE_TOO_LARGE', 'ERR_BAD_RESPONSE']);
 
 /**
  * A network failure or timeout as a {@link KmsUnavailableError}. Only the error code is kept:
@@ -295,6 +368,13 @@ function transportError(operation: string, error: unknown, timeoutMs: number): K
   const cause = Object.assign(new Error(`HTTP transport error ${code}`), { code });
   if (TIMEOUT_CODES.has(code)) {
     return new KmsUnavailableError(messages.timeout(operation, timeoutMs), 'timeout', { cause });
+  }
+  if (BAD_ANSWER_CODES.has(code)) {
+    return new KmsUnavailableError(
+      messages.badResponse(operation, 'the answer is too large or compressed'),
+      'bad-response',
+      { cause },
+    );
   }
   return new KmsUnavailableError(
     messages.unavailable(operation, `no answer (${code})`),

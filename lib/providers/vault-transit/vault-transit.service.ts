@@ -1,5 +1,4 @@
 import { inspect } from 'node:util';
-import type { HttpService } from '@nestjs/axios';
 import { KekNotFoundError } from '../../errors/kek-not-found.error.js';
 import { KmsConfigurationError } from '../../errors/kms-configuration.error.js';
 import { KmsOutcomeUnknownError } from '../../errors/kms-outcome-unknown.error.js';
@@ -17,7 +16,8 @@ import type { KmsModuleOptions } from '../../interfaces/kms-module-options.inter
 import type { ISession } from '../../interfaces/session.interface.js';
 import { createTenantKeyNamer, type TenantKeyNamer } from '../../key-naming/tenant-key-namer.js';
 import { resolveKmsOptions, type ResolvedKmsOptions } from '../../kms-options.js';
-import { extractRequest } from '../../session/extract-request.js';
+import { extractRestSession } from '../../session/extract-request.js';
+import type { RestSession } from '../../session/rest-session.js';
 import { assertKeyVersion, dekAsBase64, parseEncryptedDek } from '../../validation/dek-input.js';
 import { readBatchResults, readItemError } from './batch-answer.js';
 import {
@@ -135,7 +135,7 @@ export class VaultTransitService implements IKeyManagementService {
       return readPlaintext('decryptDek', answer.data);
     };
     if (!this.#cache) return load();
-    extractRequest(session); // the same session rules for hits as for calls that are sent
+    extractRestSession(session); // the same session rules for hits as for calls that are sent
     return this.#cache.get(keyName, ciphertext, load);
   }
 
@@ -189,7 +189,7 @@ export class VaultTransitService implements IKeyManagementService {
       answer = await this.call(session, rotate, call);
     } catch (error) {
       if (error instanceof KekNotFoundError) {
-        answer = await this.createKey(extractRequest(session), keyName, 'rotateKek', call);
+        answer = await this.createKey(extractRestSession(session), keyName, 'rotateKek', call);
         // Another caller created and rotated the key meanwhile: creating added no version, so
         // rotate as asked rather than report someone else's version as ours.
         const created = await this.keyObject(session, keyName, answer, call);
@@ -308,10 +308,10 @@ export class VaultTransitService implements IKeyManagementService {
     const { results, pending } = prepareBatch(input, kind.what, (item) =>
       encrypting ? dekAsBase64(item) : parseEncryptedDek(item).ciphertext,
     );
-    const http = extractRequest(session);
+    const rest = extractRestSession(session);
     try {
       for (const chunk of chunksOf(pending, this.#options.batchSize)) {
-        await this.sendChunk(http, keyName, chunk, results, kind, options);
+        await this.sendChunk(rest, keyName, chunk, results, kind, options);
       }
     } catch (error) {
       if (kind.route === 'decrypt') zeroValues(results);
@@ -322,7 +322,7 @@ export class VaultTransitService implements IKeyManagementService {
 
   /** One request for `chunk`; fills the chunk's slots of `results`. */
   private async sendChunk(
-    http: HttpService,
+    rest: RestSession,
     keyName: string,
     chunk: readonly PendingItem[],
     results: (BatchItemResult<Buffer> | undefined)[],
@@ -350,12 +350,12 @@ export class VaultTransitService implements IKeyManagementService {
     const call = this.callContext(operation, options);
     let answer: VaultAnswer;
     try {
-      answer = await this.#client.send(http, request, call);
+      answer = await this.#client.send(rest, request, call);
     } catch (error) {
       // With upsert disabled (transit/config/keys) a missing key is "encryption key not found".
       if (!encrypting || !(error instanceof KekNotFoundError)) throw error;
-      await this.createKey(http, keyName, operation, call);
-      answer = await this.#client.send(http, request, call);
+      await this.createKey(rest, keyName, operation, call);
+      answer = await this.#client.send(rest, request, call);
     }
     const rows = readBatchResults(operation, answer.data, references);
     const context: ItemErrorContext = { operation, keyName, mount: this.#options.mount, secrets };
@@ -464,7 +464,7 @@ export class VaultTransitService implements IKeyManagementService {
 
   /** Checks Vault is reachable, initialised and unsealed, and that the token is accepted. */
   async setup(session: ISession, options?: KmsCallOptions): Promise<void> {
-    const http = extractRequest(session);
+    const rest = extractRestSession(session);
     const call = this.callContext('setup', options);
     const healthRequest: VaultRequest = {
       operation: 'setup',
@@ -473,7 +473,7 @@ export class VaultTransitService implements IKeyManagementService {
       path: 'sys/health',
       outsideMount: true,
     };
-    const health = await this.#client.exchange(http, healthRequest, call);
+    const health = await this.#client.exchange(rest, healthRequest, call);
     if (NOT_SERVING_HEALTH.has(health.status)) {
       const sealed = health.status === 503 || health.body?.['sealed'] === true;
       throw new KmsUnavailableError(
@@ -501,7 +501,7 @@ export class VaultTransitService implements IKeyManagementService {
       path: 'auth/token/lookup-self',
       outsideMount: true,
     };
-    const lookup = await this.#client.exchange(http, lookupRequest, call);
+    const lookup = await this.#client.exchange(rest, lookupRequest, call);
     if (lookup.status < 200 || lookup.status >= 300) throw this.setupError(lookupRequest, lookup);
   }
 
@@ -550,7 +550,7 @@ export class VaultTransitService implements IKeyManagementService {
   }
 
   private call(session: ISession, request: VaultRequest, call: CallContext): Promise<VaultAnswer> {
-    return this.#client.send(extractRequest(session), request, call);
+    return this.#client.send(extractRestSession(session), request, call);
   }
 
   /** Sends `request`; if the key is missing, creates it and sends `request` once more. */
@@ -563,7 +563,7 @@ export class VaultTransitService implements IKeyManagementService {
       return await this.call(session, request, call);
     } catch (error) {
       if (!(error instanceof KekNotFoundError)) throw error;
-      await this.createKey(extractRequest(session), request.keyName, request.operation, call);
+      await this.createKey(extractRestSession(session), request.keyName, request.operation, call);
       return this.call(session, request, call);
     }
   }
@@ -584,13 +584,13 @@ export class VaultTransitService implements IKeyManagementService {
   }
 
   private createKey(
-    http: HttpService,
+    rest: RestSession,
     keyName: string,
     operation: string,
     call: CallContext,
   ): Promise<VaultAnswer> {
     return this.#client.send(
-      http,
+      rest,
       {
         operation,
         keyName,
