@@ -11,6 +11,7 @@ export type {
   ISessionPool,
   KmsCallOptions,
   KmsModuleOptions,
+  KmsTransport,
   RetireKekOptions,
   RetryOptions,
   SessionKind,
@@ -27,6 +28,11 @@ export {
 } from './providers/in-memory/in-memory.kms.js';
 export { BaseSession, type SessionScope } from './session/base-session.js';
 export { RestSession } from './session/rest-session.js';
+export type {
+  HttpExchange,
+  HttpExchangeRequest,
+  HttpExchangeResponse,
+} from './session/http-exchange.js';
 export { RestSessionPool, type RestSessionPoolOptions } from './session/rest-session-pool.js';
 export { CompositeSession } from './session/composite-session.js';
 export { CompositeSessionPool } from './session/composite-session-pool.js';

@@ -10,6 +10,7 @@ export type { ISession, ISessionPool, SessionKind } from './session.interface.js
 export type {
   CircuitBreakerOptions,
   KmsModuleOptions,
+  KmsTransport,
   RetryOptions,
   VaultKeyType,
   VaultTokenProvider,

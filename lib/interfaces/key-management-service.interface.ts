@@ -63,7 +63,13 @@ export interface IKeyManagementService {
   ): Promise<GeneratedDek>;
   /** Adds a KEK version (creates version 1 if the tenant has no KEK) and returns its number. */
   rotateKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<number>;
-  /** Re-wraps a stored DEK under the latest KEK version without revealing it. */
+  /**
+   * Re-wraps a stored DEK under the latest KEK version without revealing it. A ciphertext already
+   * on the latest version known to this service (learned from Vault's answers, raised by
+   * `rotateKek`, forgotten by `deleteKek`) is returned as it is — a copy — without a request: it
+   * is then not verified, so a tampered or another tenant's ciphertext on that version comes back
+   * unchanged and fails where it is used, in `decryptDek`. Use `decryptDek(s)` to verify DEKs.
+   */
   rewrapDek(
     session: ISession,
     tenantId: TenantId,
@@ -96,7 +102,8 @@ export interface IKeyManagementService {
   ): Promise<BatchItemResult<Buffer>[]>;
   /**
    * Batch `rewrapDek`, with the semantics of {@link encryptDeks}; a tenant without a KEK rejects
-   * the whole call with `KekNotFoundError`.
+   * the whole call with `KekNotFoundError`. Items already on the latest known version come back
+   * as they are, unsent and unverified (see {@link rewrapDek}).
    */
   rewrapDeks(
     session: ISession,

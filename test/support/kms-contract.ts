@@ -209,10 +209,11 @@ export function describeKmsContract(
         await kms.deleteKek(s, base);
       }));
 
-    it('a tampered ciphertext fails as a decryption error, in decrypt and in rewrap', () =>
+    it('a tampered ciphertext fails as a decryption error, in decrypt and in rewrap (older version)', () =>
       withKms(async (kms, s) => {
         const tenant = freshTenant();
         const { encryptedDek } = await kms.generateDek(s, tenant);
+        await kms.rotateKek(s, tenant); // v1 is no longer the latest: rewrap must open it
         const text = encryptedDek.toString();
         const payload = Buffer.from(text.slice('vault:v1:'.length), 'base64');
         payload[20] = (payload[20] ?? 0) ^ 0x01;
@@ -221,6 +222,60 @@ export function describeKmsContract(
           KmsDecryptionError,
         );
         await expect(kms.rewrapDek(s, tenant, tampered)).rejects.toBeInstanceOf(KmsDecryptionError);
+        const [item] = await kms.rewrapDeks(s, tenant, [tampered]);
+        expect(item?.ok === false && item.error).toBeInstanceOf(KmsDecryptionError);
+      }));
+
+    it('rewrap returns a ciphertext already on the latest version as it is (a copy), unverified', () =>
+      withKms(async (kms, s) => {
+        const tenant = freshTenant();
+        const { dek, encryptedDek } = await kms.generateDek(s, tenant);
+        const same = await kms.rewrapDek(s, tenant, encryptedDek);
+        expect(same.equals(encryptedDek)).toBe(true);
+        expect(same.buffer).not.toBe(encryptedDek.buffer);
+        expect(await kms.decryptDek(s, tenant, same)).toEqual(dek);
+        // Not opened, so not verified: a tampered ciphertext on the latest version comes back
+        // unchanged, and fails where it is used — decryption.
+        const text = encryptedDek.toString();
+        const payload = Buffer.from(text.slice('vault:v1:'.length), 'base64');
+        payload[20] = (payload[20] ?? 0) ^ 0x01;
+        const tampered = Buffer.from(`vault:v1:${payload.toString('base64')}`);
+        expect((await kms.rewrapDek(s, tenant, tampered)).equals(tampered)).toBe(true);
+        const [item] = await kms.rewrapDeks(s, tenant, [tampered]);
+        expect(item?.ok && item.value.equals(tampered)).toBe(true);
+        await expect(kms.decryptDek(s, tenant, tampered)).rejects.toBeInstanceOf(
+          KmsDecryptionError,
+        );
+        // Malformed input is still refused before anything else.
+        await expect(kms.rewrapDek(s, tenant, Buffer.from('vault:v1:'))).rejects.toBeInstanceOf(
+          KmsInvalidInputError,
+        );
+      }));
+
+    it('rewrapDeks: current ciphertexts come back as they are, older ones rewrapped, in order', () =>
+      withKms(async (kms, s) => {
+        const tenant = freshTenant();
+        const first = await kms.generateDek(s, tenant);
+        await kms.rotateKek(s, tenant);
+        const second = await kms.generateDek(s, tenant);
+        const results = await kms.rewrapDeks(s, tenant, [
+          first.encryptedDek,
+          second.encryptedDek,
+          first.encryptedDek,
+        ]);
+        const values = results.map((result) => {
+          if (!result.ok) throw result.error;
+          return result.value;
+        });
+        expect(values.map((v) => v.toString().slice(0, 9))).toEqual([
+          'vault:v2:',
+          'vault:v2:',
+          'vault:v2:',
+        ]);
+        expect(values[1]!.equals(second.encryptedDek)).toBe(true);
+        expect(values[0]!.equals(first.encryptedDek)).toBe(false);
+        expect(await kms.decryptDek(s, tenant, values[0]!)).toEqual(first.dek);
+        expect(await kms.decryptDek(s, tenant, values[1]!)).toEqual(second.dek);
       }));
 
     it('hostile tenant ids and malformed inputs are refused before any I/O', () =>
@@ -310,6 +365,8 @@ export function describeKmsContract(
         const other = freshTenant();
         const { dek, encryptedDek } = await kms.generateDek(s, owner);
         await kms.generateDek(s, other);
+        // v1 is not `other`'s latest: its rewrap opens the ciphertext (and fails: wrong key).
+        await kms.rotateKek(s, other);
         const text = encryptedDek.toString();
         const at = 'vault:v1:'.length + 10;
         const tampered = Buffer.from(

@@ -22,7 +22,12 @@ import type { ISession } from '../../interfaces/session.interface.js';
 import { KmsAbortedError } from '../../errors/kms-aborted.error.js';
 import { messages } from '../../errors/messages.js';
 import { createTenantKeyNamer, type TenantKeyNamer } from '../../key-naming/tenant-key-namer.js';
-import { assertKeyVersion, dekAsBase64, parseEncryptedDek } from '../../validation/dek-input.js';
+import {
+  assertKeyVersion,
+  dekAsBase64,
+  parseEncryptedDek,
+  transitCiphertextVersion,
+} from '../../validation/dek-input.js';
 import type { ItemResult } from '../../engine/transit-engine.js';
 import {
   itemError,
@@ -157,8 +162,9 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     options?: KmsCallOptions,
   ): Promise<Buffer> {
     const keyName = this.keyNameOf(tenantId);
-    const { ciphertext } = parseEncryptedDek(encryptedDek);
+    const { ciphertext, version } = parseEncryptedDek(encryptedDek);
     this.enter('rewrapDek', session, tenantId, options);
+    if (version === this.latestVersion(keyName)) return ownedFromUtf8(ciphertext);
     const [result] = this.run('rewrapDek', keyName, () =>
       this.engine.rewrap(keyName, [{ ciphertext }], false),
     );
@@ -204,19 +210,43 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
     );
   }
 
-  /** Batch `rewrapDek`; a missing key fails the whole call. */
+  /**
+   * Batch `rewrapDek`; a missing key fails the whole call. Like {@link rewrapDek}, ciphertexts
+   * already on the latest version come back as they are.
+   */
   async rewrapDeks(
     session: ISession,
     tenantId: TenantId,
     encryptedDeks: readonly Uint8Array[],
     options?: KmsCallOptions,
   ): Promise<BatchItemResult<Buffer>[]> {
-    return this.batch('rewrapDeks', session, tenantId, encryptedDeks, options, (keyName, pending) =>
-      this.engine.rewrap(
-        keyName,
-        pending.map((item) => ({ ciphertext: item.text })),
-        true,
-      ),
+    return this.batch(
+      'rewrapDeks',
+      session,
+      tenantId,
+      encryptedDeks,
+      options,
+      (keyName, pending) => {
+        const latest = this.latestVersion(keyName);
+        const current = (item: PendingItem): boolean =>
+          latest !== undefined && transitCiphertextVersion(item.text) === latest;
+        const toRewrap = pending.filter((item) => !current(item));
+        const rewrapped =
+          toRewrap.length === 0
+            ? []
+            : this.engine.rewrap(
+                keyName,
+                toRewrap.map((item) => ({ ciphertext: item.text })),
+                true,
+              );
+        // Rows in `pending`'s order: a current ciphertext is its own result.
+        let next = 0;
+        return pending.map((item) =>
+          current(item)
+            ? { ciphertext: item.text, reference: '' }
+            : (rewrapped[next++] as ItemResult),
+        );
+      },
     );
   }
 
@@ -256,6 +286,12 @@ export class InMemoryKeyManagementService implements IKeyManagementService {
       else results[slot] = { ok: true, value: ownedFromUtf8(row.ciphertext ?? '') };
     });
     return settled(results);
+  }
+
+  /** The key's latest version, or undefined when it does not exist. */
+  private latestVersion(keyName: string): number | undefined {
+    const latest = this.engine.readKey(keyName)?.['latest_version'];
+    return typeof latest === 'number' ? latest : undefined;
   }
 
   async deleteKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<void> {

@@ -244,6 +244,9 @@ interface Received {
   readonly headers: Readonly<Record<string, unknown>>;
 }
 
+const PASS_THROUGH = [(data: unknown): unknown => data];
+const ANY_STATUS = (): boolean => true;
+
 /** The attempt's own time limit ended it (not the caller, not the network). */
 class AttemptTimedOut extends Error {}
 
@@ -265,8 +268,11 @@ async function sendThroughHttpService(
       // would be a second timer per request that only watches socket idleness.
       signal: attempt.signal,
       responseType: 'text',
-      transformResponse: (data: unknown) => data,
-      validateStatus: () => true,
+      // The body is JSON already and the answer is read here: axios's default transforms would
+      // parse both once more.
+      transformRequest: PASS_THROUGH,
+      transformResponse: PASS_THROUGH,
+      validateStatus: ANY_STATUS,
       maxRedirects: 0,
     });
     return {

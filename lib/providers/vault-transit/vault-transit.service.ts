@@ -1,4 +1,5 @@
 import { inspect } from 'node:util';
+import { ownedFromUtf8 } from '../../bytes.js';
 import { KekNotFoundError } from '../../errors/kek-not-found.error.js';
 import { KmsConfigurationError } from '../../errors/kms-configuration.error.js';
 import { KmsOutcomeUnknownError } from '../../errors/kms-outcome-unknown.error.js';
@@ -18,7 +19,12 @@ import { createTenantKeyNamer, type TenantKeyNamer } from '../../key-naming/tena
 import { resolveKmsOptions, type ResolvedKmsOptions } from '../../kms-options.js';
 import { extractRestSession } from '../../session/extract-request.js';
 import type { RestSession } from '../../session/rest-session.js';
-import { assertKeyVersion, dekAsBase64, parseEncryptedDek } from '../../validation/dek-input.js';
+import {
+  assertKeyVersion,
+  dekAsBase64,
+  parseEncryptedDek,
+  transitCiphertextVersion,
+} from '../../validation/dek-input.js';
 import { readBatchResults, readItemError } from './batch-answer.js';
 import {
   chunksOf,
@@ -244,7 +250,11 @@ export class VaultTransitService implements IKeyManagementService {
     options?: KmsCallOptions,
   ): Promise<Buffer> {
     const keyName = this.#keyNameOf(tenantId);
-    const { ciphertext } = parseEncryptedDek(encryptedDek);
+    const { ciphertext, version } = parseEncryptedDek(encryptedDek);
+    if (this.isLatestKnown(keyName, version)) {
+      extractRestSession(session); // the same session rules as for calls that are sent
+      return ownedFromUtf8(ciphertext);
+    }
     const answer = await this.callWithCiphertext(
       session,
       'rewrapDek',
@@ -309,8 +319,10 @@ export class VaultTransitService implements IKeyManagementService {
       encrypting ? dekAsBase64(item) : parseEncryptedDek(item).ciphertext,
     );
     const rest = extractRestSession(session);
+    const toSend =
+      kind.route === 'rewrap' ? this.skipLatestKnown(keyName, pending, results) : pending;
     try {
-      for (const chunk of chunksOf(pending, this.#options.batchSize)) {
+      for (const chunk of chunksOf(toSend, this.#options.batchSize)) {
         await this.sendChunk(rest, keyName, chunk, results, kind, options);
       }
     } catch (error) {
@@ -531,6 +543,31 @@ export class VaultTransitService implements IKeyManagementService {
 
   [inspect.custom](): string {
     return `VaultTransitService { mount: '${this.#options.mount}' }`;
+  }
+
+  /**
+   * Whether a ciphertext of `version` is already on the key's latest version as far as this
+   * service knows (learned from Vault's answers, raised by rotations, forgotten on delete): then
+   * rewrapping it would only re-encrypt it under the same version, and it is returned as is.
+   */
+  private isLatestKnown(keyName: string, version: number): boolean {
+    return this.#versions.get(keyName) === version;
+  }
+
+  /** Fills the slots of items already on the latest known version; returns the others. */
+  private skipLatestKnown(
+    keyName: string,
+    pending: readonly PendingItem[],
+    results: (BatchItemResult<Buffer> | undefined)[],
+  ): PendingItem[] {
+    const toSend: PendingItem[] = [];
+    for (const item of pending) {
+      const version = transitCiphertextVersion(item.text);
+      if (version !== undefined && this.isLatestKnown(keyName, version)) {
+        results[item.index] = { ok: true, value: ownedFromUtf8(item.text) };
+      } else toSend.push(item);
+    }
+    return toSend;
   }
 
   /** A ciphertext from an answer; notes the version it names (the key's latest then). */
