@@ -29,7 +29,10 @@ const HANDED_TO_AXIOS = [
   'transport',
 ] as const;
 
-const ABSOLUTE_URL = /^[a-z][a-z\d+\-.]*:\/\//i;
+// axios's isAbsoluteURL: a scheme, or a protocol-relative `//host`.
+const ABSOLUTE_URL = /^(?:[a-z][a-z\d+\-.]*:)?\/\//i;
+// A scheme, then userinfo before the host: `http://user:pw@host`.
+const CREDENTIALS = /^[a-z][a-z\d+\-.]*:\/\/[^/?#]*@/i;
 const COMPRESSED = /^(?:gzip|x-gzip|deflate|compress|br|zstd)$/i;
 
 /**
@@ -56,6 +59,7 @@ function leanPathApplies(config: InternalAxiosRequestConfig): boolean {
     (responseEncoding === undefined || /^utf-?8$/i.test(responseEncoding)) &&
     (data === undefined || data === null || typeof data === 'string' || Buffer.isBuffer(data)) &&
     typeof url === 'string' &&
+    !hasCredentials(config.baseURL, url) &&
     HANDED_TO_AXIOS.every((option) => config[option] === undefined || config[option] === 0)
   );
 }
@@ -103,18 +107,26 @@ async function sendLean(config: InternalAxiosRequestConfig): Promise<AxiosRespon
     config,
   };
   const validateStatus = config.validateStatus;
-  if (!validateStatus || validateStatus(answer.status)) return response;
+  if (!answer.status || !validateStatus || validateStatus(answer.status)) return response;
+  // axios's settle(): only a 4xx is the request's fault.
   throw new AxiosError(
     `Request failed with status code ${answer.status}`,
-    answer.status >= 500 ? AxiosError.ERR_BAD_RESPONSE : AxiosError.ERR_BAD_REQUEST,
+    answer.status >= 400 && answer.status < 500
+      ? AxiosError.ERR_BAD_REQUEST
+      : AxiosError.ERR_BAD_RESPONSE,
     config,
     undefined,
     response,
   );
 }
 
+/** `user:password@` in the URL: axios turns it into an Authorization header; the lean path does not. */
+function hasCredentials(baseURL: string | undefined, url: string): boolean {
+  return CREDENTIALS.test(url) || (!ABSOLUTE_URL.test(url) && CREDENTIALS.test(baseURL ?? ''));
+}
+
 /** axios's rule: a relative `url` is appended to `baseURL` with exactly one slash between. */
-function fullUrl(baseURL: string | undefined, url: string): string {
+export function fullUrl(baseURL: string | undefined, url: string): string {
   if (!baseURL || ABSOLUTE_URL.test(url)) return url;
   return url ? `${baseURL.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}` : baseURL;
 }

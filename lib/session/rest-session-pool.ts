@@ -10,7 +10,7 @@ import {
   type HttpExchangeRequest,
   type HttpExchangeResponse,
 } from './http-exchange.js';
-import { createLeanHttpAdapter } from './lean-http-adapter.js';
+import { createLeanHttpAdapter, fullUrl } from './lean-http-adapter.js';
 import { openSession } from './open-session.js';
 import { RestSession } from './rest-session.js';
 import { createSessionSignals, type SessionSignals } from './session-signals.js';
@@ -153,14 +153,14 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
 function describeRequest(config: InternalAxiosRequestConfig): { method: string; path: string } {
   return {
     method: (config.method ?? 'get').toUpperCase(),
-    path: urlPath(config.url ?? '', config.baseURL),
+    path: urlPath(fullUrl(config.baseURL, config.url ?? '')),
   };
 }
 
 /** The path of a URL, never its query string; '' if it cannot be parsed. */
-function urlPath(url: string, base = 'http://localhost'): string {
+function urlPath(url: string): string {
   try {
-    return new URL(url, base).pathname;
+    return new URL(url, 'http://localhost').pathname;
   } catch {
     return '';
   }
