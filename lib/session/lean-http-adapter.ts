@@ -35,6 +35,21 @@ const ABSOLUTE_URL = /^(?:[a-z][a-z\d+\-.]*:)?\/\//i;
 const CREDENTIALS = /^[a-z][a-z\d+\-.]*:\/\/[^/?#]*@/i;
 const COMPRESSED = /^(?:gzip|x-gzip|deflate|compress|br|zstd)$/i;
 
+/** Marks the adapters {@link createLeanHttpAdapter} makes. */
+const LEAN = Symbol('LeanHttpAdapter');
+
+/**
+ * A request option of the lean adapter (axios passes unknown options through to the adapter):
+ * the whole exchange — waiting for a socket, connecting, the answer and its body — must end
+ * within this many ms, or the request is aborted and rejects with an AxiosError of code
+ * `ETIMEDOUT`. Unlike axios's `timeout` (which watches socket idleness), it bounds the exchange,
+ * and unlike a `signal` it needs no AbortController per request. Honoured on both paths: the
+ * fallback gets an AbortController only when this option is used.
+ */
+export const EXCHANGE_TIMEOUT_MS = 'exchangeTimeoutMs';
+
+type LeanRequestConfig = InternalAxiosRequestConfig & { readonly [EXCHANGE_TIMEOUT_MS]?: number };
+
 /**
  * An axios adapter for the requests a Vault client sends: a string or Buffer body, a text or JSON
  * answer, no proxy, no redirects. It sends them over `node:http` with the request's agent in one
@@ -42,11 +57,60 @@ const COMPRESSED = /^(?:gzip|x-gzip|deflate|compress|br|zstd)$/i;
  * Any request it would not send exactly as axios does (params, auth, a proxy, redirects, a
  * socket-idle `timeout`, progress events, other response types, …) goes to `fallback`.
  * Interceptors, transforms and `validateStatus` still apply: they run around the adapter.
+ * See {@link EXCHANGE_TIMEOUT_MS} for its one extra option.
  */
 export function createLeanHttpAdapter(
   fallback: AxiosAdapter = axios.getAdapter('http'),
 ): AxiosAdapter {
-  return (config) => (leanPathApplies(config) ? sendLean(config) : fallback(config));
+  const adapter: AxiosAdapter = (config: LeanRequestConfig) =>
+    leanPathApplies(config) ? sendLean(config) : sendThroughFallback(fallback, config);
+  Object.defineProperty(adapter, LEAN, { value: true });
+  return adapter;
+}
+
+/** Whether `adapter` (e.g. an axios instance's `defaults.adapter`) is a lean adapter. */
+export function isLeanHttpAdapter(adapter: unknown): boolean {
+  return typeof adapter === 'function' && (adapter as { [LEAN]?: boolean })[LEAN] === true;
+}
+
+/** The fallback, with {@link EXCHANGE_TIMEOUT_MS} turned into an abort of its request. */
+async function sendThroughFallback(
+  fallback: AxiosAdapter,
+  config: LeanRequestConfig,
+): Promise<AxiosResponse> {
+  const limitMs = exchangeLimit(config);
+  if (limitMs === undefined) return fallback(config);
+  const controller = new AbortController();
+  const outer = config.signal as AbortSignal | undefined;
+  const onAbort = (): void => controller.abort();
+  if (outer?.aborted) controller.abort();
+  else outer?.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, limitMs);
+  try {
+    return await fallback({ ...config, signal: controller.signal });
+  } catch (error) {
+    if (timedOut && !outer?.aborted) throw exchangeTimeout(config, limitMs);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    outer?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** {@link EXCHANGE_TIMEOUT_MS} when it is a positive number of ms; anything else is ignored. */
+function exchangeLimit(config: LeanRequestConfig): number | undefined {
+  const limitMs = config[EXCHANGE_TIMEOUT_MS];
+  return typeof limitMs === 'number' && Number.isFinite(limitMs) && limitMs > 0
+    ? limitMs
+    : undefined;
+}
+
+function exchangeTimeout(config: InternalAxiosRequestConfig, limitMs: number): AxiosError {
+  return new AxiosError(`no answer in ${limitMs} ms`, 'ETIMEDOUT', config);
 }
 
 function leanPathApplies(config: InternalAxiosRequestConfig): boolean {
@@ -64,7 +128,7 @@ function leanPathApplies(config: InternalAxiosRequestConfig): boolean {
   );
 }
 
-async function sendLean(config: InternalAxiosRequestConfig): Promise<AxiosResponse> {
+async function sendLean(config: LeanRequestConfig): Promise<AxiosResponse> {
   const url = fullUrl(config.baseURL, config.url as string);
   const https = url.startsWith('https:');
   const body = (config.data ?? undefined) as string | Buffer | undefined;
@@ -77,6 +141,7 @@ async function sendLean(config: InternalAxiosRequestConfig): Promise<AxiosRespon
     );
   }
   const maxContentLength = config.maxContentLength ?? -1;
+  const limitMs = exchangeLimit(config);
   let answer: HttpExchangeResponse;
   try {
     answer = await httpExchange({
@@ -87,6 +152,7 @@ async function sendLean(config: InternalAxiosRequestConfig): Promise<AxiosRespon
       ...(config.signal ? { signal: config.signal as AbortSignal } : {}),
       agent: https ? config.httpsAgent : config.httpAgent,
       ...(maxContentLength > -1 ? { maxResponseBytes: maxContentLength } : {}),
+      ...(limitMs !== undefined ? { timeoutMs: limitMs } : {}),
     });
   } catch (error) {
     throw axiosErrorFor(error, config);

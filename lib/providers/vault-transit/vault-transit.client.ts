@@ -5,7 +5,9 @@ import { messages } from '../../errors/messages.js';
 import type { ResolvedKmsOptions } from '../../kms-options.js';
 import { redact, type Secret } from '../../secret.js';
 import { HttpExchangeError } from '../../session/http-exchange.js';
+import { EXCHANGE_TIMEOUT_MS, isLeanHttpAdapter } from '../../session/lean-http-adapter.js';
 import type { RestSession } from '../../session/rest-session.js';
+import type { AxiosRequestConfig, AxiosResponse } from 'axios';
 import type { CallContext } from './call-context.js';
 import { CircuitBreaker, NO_BREAKER } from './circuit-breaker.js';
 import { parseRetryAfter, RetryPolicy, type Repeatable } from './retry-policy.js';
@@ -245,6 +247,7 @@ interface Received {
 }
 
 const PASS_THROUGH = [(data: unknown): unknown => data];
+const BACKSTOP_MARGIN_MS = 250;
 const ANY_STATUS = (): boolean => true;
 
 /** The attempt's own time limit ended it (not the caller, not the network). */
@@ -257,35 +260,78 @@ async function sendThroughHttpService(
   call: CallContext,
   limitMs: number,
 ): Promise<Received> {
+  const axiosRef = rest.request.axiosRef;
+  const config = {
+    method: outgoing.method,
+    url: outgoing.url,
+    headers: outgoing.headers,
+    ...(outgoing.body === undefined ? {} : { data: outgoing.body }),
+    responseType: 'text',
+    // The body is JSON already and the answer is read here: axios's default transforms would
+    // parse both once more.
+    transformRequest: PASS_THROUGH,
+    transformResponse: PASS_THROUGH,
+    validateStatus: ANY_STATUS,
+    maxRedirects: 0,
+  } as const;
+  // The lean adapter bounds the whole exchange itself (one timer); any other adapter gets an
+  // AbortController per attempt — axios's own `timeout` only watches socket idleness.
+  if (isLeanHttpAdapter(axiosRef.defaults.adapter)) {
+    try {
+      const response = await withBackstop(
+        axiosRef.request<unknown>({
+          ...config,
+          ...(call.signal ? { signal: call.signal } : {}),
+          // An option of the lean adapter, which axios does not declare.
+          ...({ [EXCHANGE_TIMEOUT_MS]: limitMs } as AxiosRequestConfig),
+        }),
+        limitMs,
+      );
+      return answerOf(response);
+    } catch (error) {
+      if ((error as { code?: unknown })?.code === 'ETIMEDOUT' && !call.signal?.aborted) {
+        throw new AttemptTimedOut();
+      }
+      throw error;
+    }
+  }
   const attempt = call.attemptSignal(limitMs);
   try {
-    const response = await rest.request.axiosRef.request<unknown>({
-      method: outgoing.method,
-      url: outgoing.url,
-      headers: outgoing.headers,
-      ...(outgoing.body === undefined ? {} : { data: outgoing.body }),
-      // One deadline for the whole exchange (connect, answer, body); axios's own `timeout`
-      // would be a second timer per request that only watches socket idleness.
-      signal: attempt.signal,
-      responseType: 'text',
-      // The body is JSON already and the answer is read here: axios's default transforms would
-      // parse both once more.
-      transformRequest: PASS_THROUGH,
-      transformResponse: PASS_THROUGH,
-      validateStatus: ANY_STATUS,
-      maxRedirects: 0,
-    });
-    return {
-      status: response.status,
-      text: response.data,
-      headers: response.headers as Record<string, unknown>,
-    };
+    return answerOf(await axiosRef.request<unknown>({ ...config, signal: attempt.signal }));
   } catch (error) {
     if (attempt.timedOut && !call.signal?.aborted) throw new AttemptTimedOut();
     throw error;
   } finally {
     attempt.dispose();
   }
+}
+
+function answerOf(response: AxiosResponse<unknown>): Received {
+  return {
+    status: response.status,
+    text: response.data,
+    headers: response.headers as Record<string, unknown>,
+  };
+}
+
+/**
+ * Settles like `request`, or rejects as timed out a little after `limitMs` should the adapter not
+ * have bounded the exchange (an interceptor that swapped the adapter of a request).
+ */
+function withBackstop<T>(request: Promise<T>, limitMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new AttemptTimedOut()), limitMs + BACKSTOP_MARGIN_MS);
+    request.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** Straight over the session's agents: one timer, no AbortController, no axios pipeline. */
