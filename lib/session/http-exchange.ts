@@ -158,6 +158,25 @@ export function httpExchange(request: HttpExchangeRequest): Promise<HttpExchange
   });
 }
 
+const COMPRESSED = /^(?:gzip|x-gzip|deflate|compress|br|zstd)$/i;
+
+/**
+ * The body of an answer as UTF-8 text, as axios reads a text answer (a leading BOM dropped).
+ * Throws {@link HttpExchangeError} `ERR_BAD_RESPONSE` for a compressed body: no request sent
+ * here asks for one, and it cannot be read as text.
+ */
+export function textOf(response: HttpExchangeResponse): string {
+  const encoding = response.headers['content-encoding'];
+  if (typeof encoding === 'string' && COMPRESSED.test(encoding.trim())) {
+    throw new HttpExchangeError(
+      `compressed answer (${encoding}) to a request that did not ask for one`,
+      'ERR_BAD_RESPONSE',
+    );
+  }
+  const text = response.body.toString('utf8');
+  return text.charCodeAt(0) === 0xfe_ff ? text.slice(1) : text;
+}
+
 function requestFor(protocol: string): typeof httpRequest | undefined {
   if (protocol === 'http:') return httpRequest;
   if (protocol === 'https:') return httpsRequest as unknown as typeof httpRequest;

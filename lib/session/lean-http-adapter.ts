@@ -6,7 +6,12 @@ import axios, {
   type AxiosResponse,
   type InternalAxiosRequestConfig,
 } from 'axios';
-import { HttpExchangeError, httpExchange, type HttpExchangeResponse } from './http-exchange.js';
+import {
+  HttpExchangeError,
+  httpExchange,
+  textOf,
+  type HttpExchangeResponse,
+} from './http-exchange.js';
 
 /**
  * Options the lean path does not implement; a request that sets any of them goes through axios's
@@ -33,7 +38,6 @@ const HANDED_TO_AXIOS = [
 const ABSOLUTE_URL = /^(?:[a-z][a-z\d+\-.]*:)?\/\//i;
 // A scheme, then userinfo before the host: `http://user:pw@host`.
 const CREDENTIALS = /^[a-z][a-z\d+\-.]*:\/\/[^/?#]*@/i;
-const COMPRESSED = /^(?:gzip|x-gzip|deflate|compress|br|zstd)$/i;
 
 /** Marks the adapters {@link createLeanHttpAdapter} makes. */
 const LEAN = Symbol('LeanHttpAdapter');
@@ -157,16 +161,14 @@ async function sendLean(config: LeanRequestConfig): Promise<AxiosResponse> {
   } catch (error) {
     throw axiosErrorFor(error, config);
   }
-  const encoding = answer.headers['content-encoding'];
-  if (typeof encoding === 'string' && COMPRESSED.test(encoding.trim())) {
-    throw new AxiosError(
-      `Compressed answer (${encoding}) to a request that did not ask for one`,
-      AxiosError.ERR_BAD_RESPONSE,
-      config,
-    );
+  let text: string;
+  try {
+    text = textOf(answer);
+  } catch (error) {
+    throw axiosErrorFor(error, config);
   }
   const response: AxiosResponse = {
-    data: stripBom(answer.body.toString('utf8')),
+    data: text,
     status: answer.status,
     statusText: answer.statusText,
     headers: new AxiosHeaders(answer.headers as Record<string, string>),
@@ -197,14 +199,10 @@ export function fullUrl(baseURL: string | undefined, url: string): string {
   return url ? `${baseURL.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}` : baseURL;
 }
 
-function stripBom(text: string): string {
-  return text.charCodeAt(0) === 0xfe_ff ? text.slice(1) : text;
-}
-
 function axiosErrorFor(error: unknown, config: InternalAxiosRequestConfig): Error {
   if (!(error instanceof HttpExchangeError)) return error as Error;
   if (error.code === 'ERR_CANCELED') return new CanceledError(undefined, config);
-  if (error.code === 'ERR_RESPONSE_TOO_LARGE') {
+  if (error.code === 'ERR_RESPONSE_TOO_LARGE' || error.code === 'ERR_BAD_RESPONSE') {
     return new AxiosError(error.message, AxiosError.ERR_BAD_RESPONSE, config);
   }
   return AxiosError.from(error, error.code, config);

@@ -4,7 +4,7 @@ import { KmsUnavailableError } from '../../errors/kms-unavailable.error.js';
 import { messages } from '../../errors/messages.js';
 import type { ResolvedKmsOptions } from '../../kms-options.js';
 import { redact, type Secret } from '../../secret.js';
-import { HttpExchangeError } from '../../session/http-exchange.js';
+import { HttpExchangeError, textOf } from '../../session/http-exchange.js';
 import { EXCHANGE_TIMEOUT_MS, isLeanHttpAdapter } from '../../session/lean-http-adapter.js';
 import type { RestSession } from '../../session/rest-session.js';
 import type { AxiosRequestConfig, AxiosResponse } from 'axios';
@@ -347,11 +347,7 @@ async function sendDirect(
       ...(call.signal ? { signal: call.signal } : {}),
       timeoutMs: limitMs,
     });
-    return {
-      status: response.status,
-      text: response.body.toString('utf8'),
-      headers: response.headers,
-    };
+    return { status: response.status, text: textOf(response), headers: response.headers };
   } catch (error) {
     if (error instanceof HttpExchangeError && error.code === 'ETIMEDOUT')
       throw new AttemptTimedOut();
