@@ -16,16 +16,17 @@ import {
   type TransitDevServer,
 } from '../../lib/testing/index.js';
 import { expectNoSecrets } from '../support/secrets.js';
+import { TRANSPORTS, expectSentThrough, type Transport } from '../support/transports.js';
 
 /**
  * Every operation × every fault the dev server can inject, over real HTTP: a typed error or a
  * success after the expected number of requests, never a second rotation, never a hang past the
- * deadline, never a secret in an error or a signal.
+ * deadline, never a secret in an error or a signal. All of it once per transport.
  */
 
 let vault: TransitDevServer;
+/** The pool of the transport whose suite runs now (each suite opens its own). */
 let rest: RestSessionPool;
-const events: unknown[] = [];
 /** Everything logged through Nest's Logger or the console while the suite ran. */
 const logged: string[] = [];
 const DEKS: Buffer[] = [];
@@ -42,19 +43,14 @@ beforeAll(async () => {
     vi.spyOn(console, level).mockImplementation(record);
   }
   vault = await startTransitDevServer();
-  rest = new RestSessionPool();
-  for (const signal of Object.values(rest.signals)) {
-    signal.connect((event: unknown) => events.push(event));
-  }
 });
 afterAll(async () => {
   vi.restoreAllMocks();
-  rest.close();
   await vault.close();
 });
 
 const DEADLINE_MS = 4_000;
-const service = (options: Partial<KmsModuleOptions> = {}) =>
+const service = (transport: Transport, options: Partial<KmsModuleOptions> = {}) =>
   new VaultTransitService({
     vaultAddr: vault.address,
     vaultToken: vault.token,
@@ -62,6 +58,7 @@ const service = (options: Partial<KmsModuleOptions> = {}) =>
     deadlineMs: DEADLINE_MS,
     retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50 },
     circuitBreaker: false,
+    transport,
     ...options,
   });
 
@@ -189,164 +186,186 @@ async function prepare(kms: VaultTransitService, operation?: Operation): Promise
 
 const requestsTo = (path: string) => vault.requests.filter((r) => r.path === path).length;
 
-describe('every operation × every transient fault', () => {
-  for (const [operationName, operation] of Object.entries(OPERATIONS)) {
-    for (const [faultName, { fault, rotation }] of Object.entries(FAULTS)) {
-      it(`${operationName} after ${faultName}`, async () => {
-        const kms = service();
+describe.each(TRANSPORTS)('faults (transport: %s)', (transport) => {
+  /** Every signal event this transport's pool emitted. */
+  const events: unknown[] = [];
+  beforeAll(() => {
+    rest = new RestSessionPool();
+    for (const signal of Object.values(rest.signals)) {
+      signal.connect((event: unknown) => events.push(event));
+    }
+  });
+  afterAll(() => rest.close());
+
+  it('sends over the transport under test', async () => {
+    const kms = service(transport);
+    await expectSentThrough(transport, rest, async () => {
+      const prepared = await prepare(kms);
+      await decrypts(kms, prepared, prepared.wrapped);
+    });
+  });
+
+  describe('every operation × every transient fault', () => {
+    for (const [operationName, operation] of Object.entries(OPERATIONS)) {
+      for (const [faultName, { fault, rotation }] of Object.entries(FAULTS)) {
+        it(`${operationName} after ${faultName}`, async () => {
+          const kms = service(transport);
+          const prepared = await prepare(kms, operation);
+          const path = operation.path(prepared.key);
+          const sentBefore = requestsTo(path);
+          vault.injectFault({ ...fault, times: 1, match: { path } } as DevServerFault);
+          const started = performance.now();
+
+          const outcome = await rest
+            .session((s) => operation.run(kms, s, prepared))
+            .then(
+              (result) => ({ result }),
+              (error: unknown) => ({ error }),
+            );
+
+          expect(performance.now() - started).toBeLessThan(DEADLINE_MS + 1_000);
+          const sent = requestsTo(path) - sentBefore;
+          if (operationName === 'rotateKek' && rotation === 'outcome-unknown') {
+            expect('error' in outcome && outcome.error).toBeInstanceOf(KmsOutcomeUnknownError);
+            expect(sent).toBe(1);
+            expect(await latestVersion(prepared.key)).toBe(1); // and it truly did not rotate
+            return;
+          }
+          if ('error' in outcome) throw outcome.error;
+          await operation.check(outcome.result, prepared, kms);
+          expect(sent).toBe(
+            operationName === 'rotateKek' && rotation !== 'outcome-unknown' ? rotation.requests : 2,
+          );
+        });
+      }
+    }
+  });
+
+  describe('a lasting outage ends every operation with a typed error in time', () => {
+    for (const [operationName, operation] of Object.entries(OPERATIONS)) {
+      it(`${operationName} while Vault is sealed`, async () => {
+        const kms = service(transport);
         const prepared = await prepare(kms, operation);
         const path = operation.path(prepared.key);
         const sentBefore = requestsTo(path);
-        vault.injectFault({ ...fault, times: 1, match: { path } } as DevServerFault);
+        const versionBefore = await latestVersion(prepared.key);
+        vault.injectFault({ kind: 'sealed', times: Infinity, match: { path } });
         const started = performance.now();
-
-        const outcome = await rest
-          .session((s) => operation.run(kms, s, prepared))
-          .then(
-            (result) => ({ result }),
-            (error: unknown) => ({ error }),
-          );
-
-        expect(performance.now() - started).toBeLessThan(DEADLINE_MS + 1_000);
-        const sent = requestsTo(path) - sentBefore;
-        if (operationName === 'rotateKek' && rotation === 'outcome-unknown') {
-          expect('error' in outcome && outcome.error).toBeInstanceOf(KmsOutcomeUnknownError);
-          expect(sent).toBe(1);
-          expect(await latestVersion(prepared.key)).toBe(1); // and it truly did not rotate
-          return;
+        try {
+          const error = await rest
+            .session((s) => operation.run(kms, s, prepared))
+            .then(
+              () => new Error('expected a failure'),
+              (e: unknown) => e,
+            );
+          expect(error).toBeInstanceOf(KmsUnavailableError);
+          expect(error).toMatchObject({ reason: 'sealed', retryable: true });
+          expect(requestsTo(path) - sentBefore).toBe(3); // maxAttempts
+          expect(performance.now() - started).toBeLessThan(DEADLINE_MS + 1_000);
+          // nothing rotated, nothing deleted
+          expect(await latestVersion(prepared.key)).toBe(versionBefore);
+          expectNoSecrets(error, [vault.token, prepared.dek]);
+        } finally {
+          vault.clearFaults();
         }
-        if ('error' in outcome) throw outcome.error;
-        await operation.check(outcome.result, prepared, kms);
-        expect(sent).toBe(
-          operationName === 'rotateKek' && rotation !== 'outcome-unknown' ? rotation.requests : 2,
+      });
+
+      it(`${operationName} against a Vault that never answers stops at the deadline`, async () => {
+        const kms = service(transport, { timeoutMs: 10_000, deadlineMs: 600 });
+        const prepared = await prepare(kms, operation);
+        const path = operation.path(prepared.key);
+        vault.injectFault({ kind: 'delay', ms: 60_000, times: Infinity, match: { path } });
+        const started = performance.now();
+        try {
+          const error = await rest
+            .session((s) => operation.run(kms, s, prepared))
+            .then(
+              () => new Error('expected a failure'),
+              (e: unknown) => e,
+            );
+          if (operationName === 'rotateKek') {
+            // The rotation was sent and never answered: whether it happened cannot be told.
+            expect(error).toBeInstanceOf(KmsOutcomeUnknownError);
+            expect(error).toMatchObject({ retryable: false });
+          } else {
+            expect(error).toBeInstanceOf(KmsUnavailableError);
+            expect(error).toMatchObject({ reason: 'timeout' });
+          }
+          expect(performance.now() - started).toBeLessThan(3_000);
+          expectNoSecrets(error, [vault.token, prepared.dek]);
+        } finally {
+          vault.clearFaults();
+        }
+      });
+    }
+  });
+
+  describe('deleteKek converges when its second step is hit', () => {
+    for (const fault of [
+      { kind: 'reset', when: 'after' },
+      { kind: 'reset', when: 'before' },
+      { kind: 'status', status: 500 },
+      { kind: 'sealed' },
+    ] as const) {
+      it(`DELETE keys/:name after ${fault.kind}${'when' in fault ? ` ${fault.when}` : ''}`, async () => {
+        const kms = service(transport);
+        const prepared = await prepare(kms);
+        const path = `/v1/transit/keys/${prepared.key}`;
+        vault.injectFault({ ...fault, times: 1, match: { method: 'DELETE', path } });
+        await rest.session((s) => kms.deleteKek(s, prepared.tenant));
+        expect(await latestVersion(prepared.key)).toBeUndefined();
+        expect(vault.requests.filter((r) => r.method === 'DELETE' && r.path === path)).toHaveLength(
+          2,
         );
       });
     }
-  }
-});
-
-describe('a lasting outage ends every operation with a typed error in time', () => {
-  for (const [operationName, operation] of Object.entries(OPERATIONS)) {
-    it(`${operationName} while Vault is sealed`, async () => {
-      const kms = service();
-      const prepared = await prepare(kms, operation);
-      const path = operation.path(prepared.key);
-      const sentBefore = requestsTo(path);
-      const versionBefore = await latestVersion(prepared.key);
-      vault.injectFault({ kind: 'sealed', times: Infinity, match: { path } });
-      const started = performance.now();
-      try {
-        const error = await rest
-          .session((s) => operation.run(kms, s, prepared))
-          .then(
-            () => new Error('expected a failure'),
-            (e: unknown) => e,
-          );
-        expect(error).toBeInstanceOf(KmsUnavailableError);
-        expect(error).toMatchObject({ reason: 'sealed', retryable: true });
-        expect(requestsTo(path) - sentBefore).toBe(3); // maxAttempts
-        expect(performance.now() - started).toBeLessThan(DEADLINE_MS + 1_000);
-        // nothing rotated, nothing deleted
-        expect(await latestVersion(prepared.key)).toBe(versionBefore);
-        expectNoSecrets(error, [vault.token, prepared.dek]);
-      } finally {
-        vault.clearFaults();
-      }
-    });
-
-    it(`${operationName} against a Vault that never answers stops at the deadline`, async () => {
-      const kms = service({ timeoutMs: 10_000, deadlineMs: 600 });
-      const prepared = await prepare(kms, operation);
-      const path = operation.path(prepared.key);
-      vault.injectFault({ kind: 'delay', ms: 60_000, times: Infinity, match: { path } });
-      const started = performance.now();
-      try {
-        const error = await rest
-          .session((s) => operation.run(kms, s, prepared))
-          .then(
-            () => new Error('expected a failure'),
-            (e: unknown) => e,
-          );
-        if (operationName === 'rotateKek') {
-          // The rotation was sent and never answered: whether it happened cannot be told.
-          expect(error).toBeInstanceOf(KmsOutcomeUnknownError);
-          expect(error).toMatchObject({ retryable: false });
-        } else {
-          expect(error).toBeInstanceOf(KmsUnavailableError);
-          expect(error).toMatchObject({ reason: 'timeout' });
-        }
-        expect(performance.now() - started).toBeLessThan(3_000);
-        expectNoSecrets(error, [vault.token, prepared.dek]);
-      } finally {
-        vault.clearFaults();
-      }
-    });
-  }
-});
-
-describe('deleteKek converges when its second step is hit', () => {
-  for (const fault of [
-    { kind: 'reset', when: 'after' },
-    { kind: 'reset', when: 'before' },
-    { kind: 'status', status: 500 },
-    { kind: 'sealed' },
-  ] as const) {
-    it(`DELETE keys/:name after ${fault.kind}${'when' in fault ? ` ${fault.when}` : ''}`, async () => {
-      const kms = service();
-      const prepared = await prepare(kms);
-      const path = `/v1/transit/keys/${prepared.key}`;
-      vault.injectFault({ ...fault, times: 1, match: { method: 'DELETE', path } });
-      await rest.session((s) => kms.deleteKek(s, prepared.tenant));
-      expect(await latestVersion(prepared.key)).toBeUndefined();
-      expect(vault.requests.filter((r) => r.method === 'DELETE' && r.path === path)).toHaveLength(
-        2,
-      );
-    });
-  }
-});
-
-describe('the circuit breaker against the dev server', () => {
-  it('fails fast while sealed and recovers once unsealed, without a restart', async () => {
-    const kms = service({
-      retry: false,
-      circuitBreaker: { failureThreshold: 5, resetTimeoutMs: 1_500 },
-    });
-    const prepared = await prepare(kms);
-    vault.setSealed(true);
-    try {
-      for (let i = 0; i < 5; i += 1) {
-        await expect(
-          rest.session((s) => kms.decryptDek(s, prepared.tenant, prepared.wrapped)),
-        ).rejects.toMatchObject({ reason: 'sealed' });
-      }
-      const before = vault.requests.length;
-      const started = performance.now();
-      const fast = await Promise.allSettled(
-        Array.from({ length: 50 }, () =>
-          rest.session((s) => kms.decryptDek(s, prepared.tenant, prepared.wrapped)),
-        ),
-      );
-      expect(performance.now() - started).toBeLessThan(1_500);
-      expect(vault.requests.length).toBe(before); // none of the 50 was sent
-      for (const outcome of fast) {
-        expect(outcome.status).toBe('rejected');
-        expect((outcome as PromiseRejectedResult).reason).toMatchObject({ reason: 'circuit-open' });
-      }
-    } finally {
-      vault.setSealed(false);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1_600));
-    expect(await rest.session((s) => kms.decryptDek(s, prepared.tenant, prepared.wrapped))).toEqual(
-      prepared.dek,
-    );
   });
-});
 
-describe('signals and logs', () => {
-  it('never carried a token or a DEK through all of the above', () => {
-    expect(events.length).toBeGreaterThan(100);
-    expectNoSecrets(JSON.stringify(events), [vault.token, ...DEKS]);
-    for (const event of events) expect(event).not.toBeInstanceOf(KmsError);
-    for (const line of logged) expectNoSecrets(line, [vault.token, ...DEKS]);
+  describe('the circuit breaker against the dev server', () => {
+    it('fails fast while sealed and recovers once unsealed, without a restart', async () => {
+      const kms = service(transport, {
+        retry: false,
+        circuitBreaker: { failureThreshold: 5, resetTimeoutMs: 1_500 },
+      });
+      const prepared = await prepare(kms);
+      vault.setSealed(true);
+      try {
+        for (let i = 0; i < 5; i += 1) {
+          await expect(
+            rest.session((s) => kms.decryptDek(s, prepared.tenant, prepared.wrapped)),
+          ).rejects.toMatchObject({ reason: 'sealed' });
+        }
+        const before = vault.requests.length;
+        const started = performance.now();
+        const fast = await Promise.allSettled(
+          Array.from({ length: 50 }, () =>
+            rest.session((s) => kms.decryptDek(s, prepared.tenant, prepared.wrapped)),
+          ),
+        );
+        expect(performance.now() - started).toBeLessThan(1_500);
+        expect(vault.requests.length).toBe(before); // none of the 50 was sent
+        for (const outcome of fast) {
+          expect(outcome.status).toBe('rejected');
+          expect((outcome as PromiseRejectedResult).reason).toMatchObject({
+            reason: 'circuit-open',
+          });
+        }
+      } finally {
+        vault.setSealed(false);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1_600));
+      expect(
+        await rest.session((s) => kms.decryptDek(s, prepared.tenant, prepared.wrapped)),
+      ).toEqual(prepared.dek);
+    });
+  });
+
+  describe('signals and logs', () => {
+    it('never carried a token or a DEK through all of the above', () => {
+      expect(events.length).toBeGreaterThan(100);
+      expectNoSecrets(JSON.stringify(events), [vault.token, ...DEKS]);
+      for (const event of events) expect(event).not.toBeInstanceOf(KmsError);
+      for (const line of logged) expectNoSecrets(line, [vault.token, ...DEKS]);
+    });
   });
 });

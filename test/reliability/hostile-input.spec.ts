@@ -10,6 +10,7 @@ import {
 import { createTenantKeyNamer } from '../../lib/key-naming/tenant-key-namer.js';
 import { startTransitDevServer } from '../../lib/testing/index.js';
 import { expectNoSecrets, renderings } from '../support/secrets.js';
+import { TRANSPORTS, type Transport } from '../support/transports.js';
 import {
   ATTACKER,
   CORPUS_KEY_NAMES,
@@ -67,54 +68,62 @@ interface Provider {
   open(): Promise<Subject>;
 }
 
-const providers: readonly Provider[] = [
-  {
-    name: 'VaultTransitService ⟷ Transit dev server (HTTP)',
-    async open() {
-      const server = await startTransitDevServer({ mount: MOUNT });
-      const options = { vaultAddr: server.address, vaultToken: server.token, mount: MOUNT };
-      const pool = new RestSessionPool();
-      const admin = async (path: string) => {
-        const response = await fetch(`${server.address}${MOUNT_PREFIX}${path}`, {
-          headers: { 'X-Vault-Token': server.token },
-        });
-        const body = (response.status === 204 ? undefined : await response.json()) as
-          { data?: Record<string, unknown> } | undefined;
-        return { status: response.status, data: body?.data };
-      };
-      return {
-        kms: new VaultTransitService(options),
-        pool,
-        secrets: [server.token],
-        wrapUnderOtherKeyType: async () =>
-          (
-            await pool.session((s) =>
-              new VaultTransitService({ ...options, keyType: 'chacha20-poly1305' }).generateDek(
-                s,
-                OTHER_KEY_TYPE_TENANT,
-              ),
-            )
-          ).encryptedDek,
-        mark: () => server.requests.length,
-        touchesSince: (mark) => server.requests.slice(mark).map(touchOf),
-        requestPaths: () => server.requests.map((r) => r.path),
-        readVictimKey: async () => {
-          const read = await admin(`keys/${VICTIM_KEY}`);
-          expect(read.status).toBe(200);
-          return read.data;
-        },
-        listKeys: async () => {
-          const list = await admin('keys?list=true');
-          expect(list.status).toBe(200);
-          return list.data?.['keys'] as string[];
-        },
-        close: async () => {
-          pool.close();
-          await server.close();
-        },
-      };
-    },
+/** The Vault provider over one transport: a hostile value must fail the same way over each. */
+const vaultProvider = (transport: Transport): Provider => ({
+  name: `VaultTransitService ⟷ Transit dev server (HTTP, transport: ${transport})`,
+  async open() {
+    const server = await startTransitDevServer({ mount: MOUNT });
+    const options = {
+      vaultAddr: server.address,
+      vaultToken: server.token,
+      mount: MOUNT,
+      transport,
+    };
+    const pool = new RestSessionPool();
+    const admin = async (path: string) => {
+      const response = await fetch(`${server.address}${MOUNT_PREFIX}${path}`, {
+        headers: { 'X-Vault-Token': server.token },
+      });
+      const body = (response.status === 204 ? undefined : await response.json()) as
+        { data?: Record<string, unknown> } | undefined;
+      return { status: response.status, data: body?.data };
+    };
+    return {
+      kms: new VaultTransitService(options),
+      pool,
+      secrets: [server.token],
+      wrapUnderOtherKeyType: async () =>
+        (
+          await pool.session((s) =>
+            new VaultTransitService({ ...options, keyType: 'chacha20-poly1305' }).generateDek(
+              s,
+              OTHER_KEY_TYPE_TENANT,
+            ),
+          )
+        ).encryptedDek,
+      mark: () => server.requests.length,
+      touchesSince: (mark) => server.requests.slice(mark).map(touchOf),
+      requestPaths: () => server.requests.map((r) => r.path),
+      readVictimKey: async () => {
+        const read = await admin(`keys/${VICTIM_KEY}`);
+        expect(read.status).toBe(200);
+        return read.data;
+      },
+      listKeys: async () => {
+        const list = await admin('keys?list=true');
+        expect(list.status).toBe(200);
+        return list.data?.['keys'] as string[];
+      },
+      close: async () => {
+        pool.close();
+        await server.close();
+      },
+    };
   },
+});
+
+const providers: readonly Provider[] = [
+  ...TRANSPORTS.map(vaultProvider),
   {
     name: 'InMemoryKeyManagementService',
     async open() {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   KekNotFoundError,
@@ -16,6 +17,7 @@ import {
 } from '../../lib/index.js';
 import { startTransitDevServer } from '../../lib/testing/index.js';
 import { expectNoSecrets } from '../support/secrets.js';
+import { TRANSPORTS, expectSentThrough, type Transport } from '../support/transports.js';
 import {
   answerWith,
   closedPort,
@@ -46,12 +48,17 @@ afterEach(async () => {
 });
 
 /** Runs one operation against `vaultAddr` and returns the error plus every signal event emitted. */
-async function failure(vaultAddr: string, operation: Operation, timeoutMs = 2_000) {
+async function failure(
+  transport: Transport,
+  vaultAddr: string,
+  operation: Operation,
+  timeoutMs = 2_000,
+) {
   const pool = new RestSessionPool();
   const events: unknown[] = [];
   for (const signal of Object.values(pool.signals))
     signal.connect((event: unknown) => events.push(event));
-  const kms = new VaultTransitService({ vaultAddr, vaultToken: TOKEN, timeoutMs });
+  const kms = new VaultTransitService({ vaultAddr, vaultToken: TOKEN, timeoutMs, transport });
   try {
     const error = await pool
       .session((s) => operation(kms, s))
@@ -213,140 +220,233 @@ const CASES: Case[] = [
   },
 ];
 
-describe('VaultTransitService error mapping and secrecy (every operation × every answer)', () => {
-  for (const testCase of CASES) {
-    it(`${testCase.name}`, async () => {
-      scripted = await startScriptedServer(testCase.respond);
-      for (const [name, operation] of Object.entries(OPERATIONS)) {
-        const { error, events } = await failure(scripted.address, operation);
-        if (name === 'setup') {
-          expect(error, `setup on ${testCase.name}`).toBeInstanceOf(testCase.setup);
-        } else if (name === 'deleteKek' && testCase.type === KekNotFoundError) {
-          expect(error, 'deleteKek treats a missing key as success').toBeUndefined();
-        } else if (name === 'rotateKek' && testCase.rotateKek) {
-          // The rotation was sent and its answer lost: whether it happened cannot be told.
-          expect(error, `rotateKek on ${testCase.name}`).toBeInstanceOf(testCase.rotateKek);
-        } else if (name === 'deleteKek' && testCase.deleteKek) {
-          expect(error, `deleteKek on ${testCase.name}`).toBeInstanceOf(testCase.deleteKek);
-        } else if (name === 'generateDek' && testCase.type === KekNotFoundError) {
-          // The key is created and the datakey call repeated once; the second answer is the same.
-          expect(error).toBeInstanceOf(KekNotFoundError);
-        } else {
-          expect(error, `${name} on ${testCase.name}`).toBeInstanceOf(testCase.type);
-          expect(error).toMatchObject(testCase.expected);
-          expect((error as KmsError).code).toMatch(/^KMS_/);
+describe.each(TRANSPORTS)(
+  'VaultTransitService error mapping and secrecy (every operation × every answer, transport: %s)',
+  (transport) => {
+    it('sends over the transport under test', async () => {
+      scripted = await startScriptedServer(answerWith(503, vaultError('Vault is sealed')));
+      const pool = new RestSessionPool();
+      try {
+        const kms = new VaultTransitService({
+          vaultAddr: scripted.address,
+          vaultToken: TOKEN,
+          retry: false,
+          transport,
+        });
+        await expectSentThrough(transport, pool, () =>
+          expect(pool.session((s) => kms.encryptDek(s, 'tenant-1', DEK))).rejects.toMatchObject({
+            reason: 'sealed',
+          }),
+        );
+      } finally {
+        pool.close();
+      }
+    });
+
+    for (const testCase of CASES) {
+      it(`${testCase.name}`, async () => {
+        scripted = await startScriptedServer(testCase.respond);
+        for (const [name, operation] of Object.entries(OPERATIONS)) {
+          const { error, events } = await failure(transport, scripted.address, operation);
+          if (name === 'setup') {
+            expect(error, `setup on ${testCase.name}`).toBeInstanceOf(testCase.setup);
+          } else if (name === 'deleteKek' && testCase.type === KekNotFoundError) {
+            expect(error, 'deleteKek treats a missing key as success').toBeUndefined();
+          } else if (name === 'rotateKek' && testCase.rotateKek) {
+            // The rotation was sent and its answer lost: whether it happened cannot be told.
+            expect(error, `rotateKek on ${testCase.name}`).toBeInstanceOf(testCase.rotateKek);
+          } else if (name === 'deleteKek' && testCase.deleteKek) {
+            expect(error, `deleteKek on ${testCase.name}`).toBeInstanceOf(testCase.deleteKek);
+          } else if (name === 'generateDek' && testCase.type === KekNotFoundError) {
+            // The key is created and the datakey call repeated once; the second answer is the same.
+            expect(error).toBeInstanceOf(KekNotFoundError);
+          } else {
+            expect(error, `${name} on ${testCase.name}`).toBeInstanceOf(testCase.type);
+            expect(error).toMatchObject(testCase.expected);
+            expect((error as KmsError).code).toMatch(/^KMS_/);
+          }
+          expectNoSecrets(error, [TOKEN, DEK]);
+          expectNoSecrets(JSON.stringify(events), [TOKEN, DEK]);
         }
+        // The token went to the server in its header, and nowhere else.
+        expect(scripted.requests.every((r) => r.headers['x-vault-token'] === TOKEN)).toBe(true);
+      });
+    }
+
+    it('redacts the token and the DEK when a proxy echoes the request into its error', async () => {
+      scripted = await startScriptedServer((req, res, body) => {
+        res.writeHead(400, { 'Content-Type': 'application/json' });
+        res.end(vaultError(`rejected ${body} from ${String(req.headers['x-vault-token'])}`));
+      });
+      const { error } = await failure(
+        transport,
+        scripted.address,
+        OPERATIONS['encryptDek'] as Operation,
+      );
+      expect(error).toBeInstanceOf(KmsInvalidInputError);
+      expect((error as KmsError).vaultErrors?.[0]).toContain('[REDACTED]');
+      expectNoSecrets(error, [TOKEN, DEK]);
+    });
+
+    it('refuses a generated DEK of the wrong length', async () => {
+      scripted = await startScriptedServer(
+        answerWith(
+          200,
+          JSON.stringify({
+            data: { ciphertext: WRAPPED.toString(), key_version: 1, plaintext: 'AA==' },
+          }),
+        ),
+      );
+      const { error } = await failure(
+        transport,
+        scripted.address,
+        OPERATIONS['generateDek'] as Operation,
+      );
+      expect(error).toMatchObject({ reason: 'bad-response' });
+    });
+
+    it('refuses oversized plaintexts and ciphertexts in an answer with a typed error', async () => {
+      const huge = 'A'.repeat(8 * 1024 * 1024);
+      scripted = await startScriptedServer(
+        answerWith(
+          200,
+          JSON.stringify({ data: { ciphertext: `vault:v1:${huge}`, plaintext: huge } }),
+        ),
+      );
+      for (const name of ['decryptDek', 'generateDek', 'encryptDek', 'rewrapDek']) {
+        const { error } = await failure(transport, scripted.address, OPERATIONS[name] as Operation);
+        expect(error, name).toBeInstanceOf(KmsUnavailableError);
+        expect(error, name).toMatchObject({ reason: 'bad-response' });
+      }
+    });
+
+    it('refuses a compressed answer (Content-Encoding: gzip) with a typed error', async () => {
+      // Neither transport asks for compression; an answer compressed anyway is not read.
+      const body = JSON.stringify({ data: { ciphertext: WRAPPED.toString(), key_version: 1 } });
+      scripted = await startScriptedServer((_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' });
+        res.end(gzipSync(body));
+      });
+      const { error } = await failure(
+        transport,
+        scripted.address,
+        OPERATIONS['encryptDek'] as Operation,
+      );
+      expect(error).toBeInstanceOf(KmsUnavailableError);
+      expect(error).toMatchObject({ reason: 'bad-response' });
+      expect(scripted.requests[0]?.headers['accept-encoding']).toBeUndefined();
+      expectNoSecrets(error, [TOKEN, DEK]);
+    });
+
+    it('an answer that only claims to be compressed (a JSON body under Content-Encoding: gzip) is refused too', async () => {
+      const body = JSON.stringify({ data: { ciphertext: WRAPPED.toString(), key_version: 1 } });
+      scripted = await startScriptedServer((_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' });
+        res.end(body);
+      });
+      const { error } = await failure(
+        transport,
+        scripted.address,
+        OPERATIONS['encryptDek'] as Operation,
+      );
+      expect(error).toMatchObject({ reason: 'bad-response' });
+    });
+
+    it('a UTF-8 BOM before the JSON is dropped, as axios drops it, on both transports', async () => {
+      const body = JSON.stringify({ data: { ciphertext: WRAPPED.toString(), key_version: 1 } });
+      scripted = await startScriptedServer((_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(`\uFEFF${body}`);
+      });
+      const pool = new RestSessionPool();
+      try {
+        const kms = new VaultTransitService({
+          vaultAddr: scripted.address,
+          vaultToken: TOKEN,
+          transport,
+        });
+        const wrapped = await pool.session((s) => kms.encryptDek(s, 'acme', DEK));
+        expect(wrapped.toString()).toBe(WRAPPED.toString());
+      } finally {
+        pool.close();
+      }
+    });
+
+    it('connection refused: retryable network error, no secret, for every operation', async () => {
+      const address = `http://127.0.0.1:${await closedPort()}`;
+      for (const operation of Object.values(OPERATIONS)) {
+        const { error, events } = await failure(transport, address, operation);
+        expect(error).toBeInstanceOf(KmsUnavailableError);
+        expect(error).toMatchObject({ reason: 'network', retryable: true });
+        expect(((error as Error).cause as { code?: string }).code).toBe('ECONNREFUSED');
         expectNoSecrets(error, [TOKEN, DEK]);
         expectNoSecrets(JSON.stringify(events), [TOKEN, DEK]);
       }
-      // The token went to the server in its header, and nowhere else.
-      expect(scripted.requests.every((r) => r.headers['x-vault-token'] === TOKEN)).toBe(true);
     });
-  }
 
-  it('redacts the token and the DEK when a proxy echoes the request into its error', async () => {
-    scripted = await startScriptedServer((req, res, body) => {
-      res.writeHead(400, { 'Content-Type': 'application/json' });
-      res.end(vaultError(`rejected ${body} from ${String(req.headers['x-vault-token'])}`));
-    });
-    const { error } = await failure(scripted.address, OPERATIONS['encryptDek'] as Operation);
-    expect(error).toBeInstanceOf(KmsInvalidInputError);
-    expect((error as KmsError).vaultErrors?.[0]).toContain('[REDACTED]');
-    expectNoSecrets(error, [TOKEN, DEK]);
-  });
-
-  it('refuses a generated DEK of the wrong length', async () => {
-    scripted = await startScriptedServer(
-      answerWith(
-        200,
-        JSON.stringify({
-          data: { ciphertext: WRAPPED.toString(), key_version: 1, plaintext: 'AA==' },
-        }),
-      ),
-    );
-    const { error } = await failure(scripted.address, OPERATIONS['generateDek'] as Operation);
-    expect(error).toMatchObject({ reason: 'bad-response' });
-  });
-
-  it('refuses oversized plaintexts and ciphertexts in an answer with a typed error', async () => {
-    const huge = 'A'.repeat(8 * 1024 * 1024);
-    scripted = await startScriptedServer(
-      answerWith(
-        200,
-        JSON.stringify({ data: { ciphertext: `vault:v1:${huge}`, plaintext: huge } }),
-      ),
-    );
-    for (const name of ['decryptDek', 'generateDek', 'encryptDek', 'rewrapDek']) {
-      const { error } = await failure(scripted.address, OPERATIONS[name] as Operation);
-      expect(error, name).toBeInstanceOf(KmsUnavailableError);
-      expect(error, name).toMatchObject({ reason: 'bad-response' });
-    }
-  });
-
-  it('connection refused: retryable network error, no secret, for every operation', async () => {
-    const address = `http://127.0.0.1:${await closedPort()}`;
-    for (const operation of Object.values(OPERATIONS)) {
-      const { error, events } = await failure(address, operation);
+    it('a server that never answers: timeout after timeoutMs, no secret', async () => {
+      scripted = await startScriptedServer(() => undefined);
+      const started = Date.now();
+      const { error, events } = await failure(
+        transport,
+        scripted.address,
+        OPERATIONS['encryptDek'] as Operation,
+        150,
+      );
       expect(error).toBeInstanceOf(KmsUnavailableError);
-      expect(error).toMatchObject({ reason: 'network', retryable: true });
-      expect(((error as Error).cause as { code?: string }).code).toBe('ECONNREFUSED');
+      expect(error).toMatchObject({ reason: 'timeout', retryable: true });
+      expect(Date.now() - started).toBeLessThan(5_000);
       expectNoSecrets(error, [TOKEN, DEK]);
       expectNoSecrets(JSON.stringify(events), [TOKEN, DEK]);
-    }
-  });
-
-  it('a server that never answers: timeout after timeoutMs, no secret', async () => {
-    scripted = await startScriptedServer(() => undefined);
-    const started = Date.now();
-    const { error, events } = await failure(
-      scripted.address,
-      OPERATIONS['encryptDek'] as Operation,
-      150,
-    );
-    expect(error).toBeInstanceOf(KmsUnavailableError);
-    expect(error).toMatchObject({ reason: 'timeout', retryable: true });
-    expect(Date.now() - started).toBeLessThan(5_000);
-    expectNoSecrets(error, [TOKEN, DEK]);
-    expectNoSecrets(JSON.stringify(events), [TOKEN, DEK]);
-  });
-
-  it('a body that trickles past the deadline also times out', async () => {
-    scripted = await startScriptedServer((_req, res) => {
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.write('{"data":');
-      const timer = setInterval(() => res.write(' '), 20);
-      res.on('close', () => clearInterval(timer));
     });
-    const { error } = await failure(scripted.address, OPERATIONS['decryptDek'] as Operation, 200);
-    expect(error).toMatchObject({ reason: 'timeout' });
-  });
 
-  it('errors from the dev server (decryption, not found, denied) are clean too', async () => {
-    const server = await startTransitDevServer({ token: TOKEN });
-    const pool = new RestSessionPool();
-    try {
-      const kms = new VaultTransitService({ vaultAddr: server.address, vaultToken: TOKEN });
-      const wrapped = await pool.session((s) => kms.encryptDek(s, 'a', DEK));
-      await pool.session((s) => kms.encryptDek(s, 'b', DEK));
-      const errors = await pool.session(async (s) => [
-        await kms.decryptDek(s, 'b', wrapped).catch((e: unknown) => e),
-        await kms.decryptDek(s, 'c', wrapped).catch((e: unknown) => e),
-        await kms.encryptDek(s, 'a', Buffer.alloc(0)).catch((e: unknown) => e),
-        await kms.decryptDek(s, 'a/../b', wrapped).catch((e: unknown) => e),
-      ]);
-      expect(errors.map((e) => (e as KmsError).constructor)).toEqual([
-        KmsDecryptionError,
-        KekNotFoundError,
-        KmsInvalidInputError,
-        KmsInvalidInputError,
-      ]);
-      for (const error of errors) expectNoSecrets(error, [TOKEN, DEK]);
-    } finally {
-      pool.close();
-      await server.close();
-    }
-  });
-});
+    it('a body that trickles past the deadline also times out', async () => {
+      scripted = await startScriptedServer((_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.write('{"data":');
+        const timer = setInterval(() => res.write(' '), 20);
+        res.on('close', () => clearInterval(timer));
+      });
+      const { error } = await failure(
+        transport,
+        scripted.address,
+        OPERATIONS['decryptDek'] as Operation,
+        200,
+      );
+      expect(error).toMatchObject({ reason: 'timeout' });
+    });
+
+    it('errors from the dev server (decryption, not found, denied) are clean too', async () => {
+      const server = await startTransitDevServer({ token: TOKEN });
+      const pool = new RestSessionPool();
+      try {
+        const kms = new VaultTransitService({
+          vaultAddr: server.address,
+          vaultToken: TOKEN,
+          transport,
+        });
+        const wrapped = await pool.session((s) => kms.encryptDek(s, 'a', DEK));
+        await pool.session((s) => kms.encryptDek(s, 'b', DEK));
+        const errors = await pool.session(async (s) => [
+          await kms.decryptDek(s, 'b', wrapped).catch((e: unknown) => e),
+          await kms.decryptDek(s, 'c', wrapped).catch((e: unknown) => e),
+          await kms.encryptDek(s, 'a', Buffer.alloc(0)).catch((e: unknown) => e),
+          await kms.decryptDek(s, 'a/../b', wrapped).catch((e: unknown) => e),
+        ]);
+        expect(errors.map((e) => (e as KmsError).constructor)).toEqual([
+          KmsDecryptionError,
+          KekNotFoundError,
+          KmsInvalidInputError,
+          KmsInvalidInputError,
+        ]);
+        for (const error of errors) expectNoSecrets(error, [TOKEN, DEK]);
+      } finally {
+        pool.close();
+        await server.close();
+      }
+    });
+  },
+);
 
 describe('configuration errors', () => {
   const valid = { vaultAddr: 'http://127.0.0.1:8200', vaultToken: TOKEN };
@@ -368,6 +468,7 @@ describe('configuration errors', () => {
     ['keyPrefix', { keyPrefix: 'a/b' }],
     ['keyName', { keyName: 'not a function' }],
     ['maxSockets', { maxSockets: 0 }],
+    ['transport', { transport: 'carrier-pigeon' }],
   ])('rejects a bad %s, naming it, without the token', (option, override) => {
     const construct = () => new VaultTransitService({ ...valid, ...override } as never);
     let error: unknown;
