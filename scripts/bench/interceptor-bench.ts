@@ -92,7 +92,7 @@ function autocannon(url: string, seconds: number, connections: number): Promise<
 /**
  * GET of one customer (an SQLite read, one `decryptDek`, AES-256-GCM) under autocannon, with the
  * sample's SessionInterceptor and with {@link BareSessionInterceptor} in its place — alternately,
- * `rounds` times each, so that a change in machine load hits both.
+ * `rounds` times each (the order swapped every round), so that a change in machine load hits both.
  */
 export async function measureInterceptor(
   server: DevServerProcess,
@@ -100,7 +100,8 @@ export async function measureInterceptor(
 ): Promise<InterceptorRun[]> {
   const runs: InterceptorRun[] = [];
   for (let round = 0; round < options.rounds; round++) {
-    for (const bare of [false, true]) {
+    // Each round swaps which goes first, so that warming up or a load change favours neither.
+    for (const bare of round % 2 === 0 ? [false, true] : [true, false]) {
       const { app, url } = await boot(server, bare);
       try {
         const created = await fetch(`${url}/tenants/${TENANT}/customers`, {
@@ -111,7 +112,7 @@ export async function measureInterceptor(
         if (created.status !== 201) throw new Error(`seeding answered ${created.status}`);
         const { id } = (await created.json()) as { id: string };
         const target = `${url}/tenants/${TENANT}/customers/${id}`;
-        await autocannon(target, 1, options.connections); // warm-up
+        await autocannon(target, 2, options.connections); // warm-up
         const result = await autocannon(target, options.seconds, options.connections);
         runs.push({
           variant: bare ? 'bare withSession' : 'SessionInterceptor',
