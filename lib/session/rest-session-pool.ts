@@ -63,7 +63,11 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
     instance.defaults.headers = {
       common: { Accept: 'application/json, text/plain, */*' },
     } as unknown as typeof instance.defaults.headers;
-    instance.interceptors.request.use((config) => this.onRequest(config));
+    // Synchronous, and skipped while nobody listens: no promise hop per request for it.
+    instance.interceptors.request.use((config) => this.onRequest(config), undefined, {
+      synchronous: true,
+      runWhen: () => this.signals.requestStarted.connected || this.signals.requestEnded.connected,
+    });
     instance.interceptors.response.use(
       (response) => this.onResponse(response),
       (error: unknown) => this.onError(error),
