@@ -35,7 +35,7 @@ import {
   type DevServerProcess,
 } from './bench/dev-server-process.js';
 import { fixed } from './bench/drive.js';
-import { measureInterceptor } from './bench/interceptor-bench.js';
+import { measureInterceptor, measureInterceptorCalls } from './bench/interceptor-bench.js';
 import { measureMemory } from './bench/memory-bench.js';
 import { renderReport, type BenchReport } from './bench/report.js';
 import {
@@ -208,10 +208,16 @@ async function main(): Promise<number> {
     ...(has('cache')
       ? { cache: await withServer({ cpu: serverCpu }, (server) => measureCache(server, 2000)) }
       : {}),
+    ...(has('interceptor') ? { interceptorCalls: await measureInterceptorCalls(50_000) } : {}),
     ...(has('interceptor')
       ? {
           interceptor: await withServer({ cpu: serverCpu }, (server) =>
-            measureInterceptor(server, { seconds: options.seconds, connections: 16, rounds: 2 }),
+            measureInterceptor(server, {
+              seconds: options.seconds,
+              connections: 16,
+              rounds: 4,
+              loadCpu: serverCpu,
+            }),
           ),
         }
       : {}),

@@ -8,8 +8,8 @@ import {
   type NestInterceptor,
 } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { from, lastValueFrom, type Observable } from 'rxjs';
-import { KmsSessionHost, SessionInterceptor } from '@ascetic-ddd/nestjs-kms';
+import { defer, from, lastValueFrom, type Observable } from 'rxjs';
+import { KmsSessionHost, RestSessionPool, SessionInterceptor } from '@ascetic-ddd/nestjs-kms';
 import { AppModule } from '../../sample/app.module.js';
 import type { DevServerProcess } from './dev-server-process.js';
 
@@ -31,6 +31,8 @@ class BareSessionInterceptor implements NestInterceptor {
 export interface InterceptorRun {
   readonly variant: 'SessionInterceptor' | 'bare withSession';
   readonly requestsPerSecond: number;
+  /** CPU time (user + system) of the app's process per request, in µs. */
+  readonly appCpuPerRequest: number;
   readonly p50: number;
   readonly p99: number;
   readonly non2xx: number;
@@ -56,23 +58,33 @@ async function boot(
 
 /** The fields of autocannon's `--json` report read here. */
 interface AutocannonReport {
-  readonly requests?: { readonly average?: number };
+  readonly requests?: { readonly average?: number; readonly total?: number };
   readonly latency?: { readonly p50?: number; readonly p99?: number };
   readonly non2xx?: number;
   readonly errors?: number;
   readonly timeouts?: number;
 }
 
-/** autocannon in its own process, so that the load generator does not share the app's loop. */
-function autocannon(url: string, seconds: number, connections: number): Promise<AutocannonReport> {
+/**
+ * autocannon in its own process, so that the load generator does not share the app's loop —
+ * nor, when processes are pinned, the app's CPU (it runs on `cpu`).
+ */
+function autocannon(
+  url: string,
+  seconds: number,
+  connections: number,
+  cpu: number | undefined,
+): Promise<AutocannonReport> {
   const require = createRequire(import.meta.url);
   const bin = require.resolve('autocannon/autocannon.js');
+  const args = [bin, '--json', '-c', String(connections), '-d', String(seconds), url];
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [bin, '--json', '-c', String(connections), '-d', String(seconds), url],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
-    );
+    const child =
+      cpu === undefined
+        ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] })
+        : spawn('taskset', ['-c', String(cpu), process.execPath, ...args], {
+            stdio: ['ignore', 'pipe', 'ignore'],
+          });
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
@@ -96,10 +108,18 @@ function autocannon(url: string, seconds: number, connections: number): Promise<
  */
 export async function measureInterceptor(
   server: DevServerProcess,
-  options: { readonly seconds: number; readonly connections: number; readonly rounds: number },
+  options: {
+    readonly seconds: number;
+    readonly connections: number;
+    readonly rounds: number;
+    /** The CPU autocannon is pinned to (the app runs in this process, on another). */
+    readonly loadCpu: number | undefined;
+  },
 ): Promise<InterceptorRun[]> {
   const runs: InterceptorRun[] = [];
-  for (let round = 0; round < options.rounds; round++) {
+  // Round 0 is not reported: the first app booted in this process runs with Nest, Express and
+  // SQLite code the JIT has not compiled yet, whatever its interceptor.
+  for (let round = 0; round <= options.rounds; round++) {
     // Each round swaps which goes first, so that warming up or a load change favours neither.
     for (const bare of round % 2 === 0 ? [false, true] : [true, false]) {
       const { app, url } = await boot(server, bare);
@@ -112,20 +132,80 @@ export async function measureInterceptor(
         if (created.status !== 201) throw new Error(`seeding answered ${created.status}`);
         const { id } = (await created.json()) as { id: string };
         const target = `${url}/tenants/${TENANT}/customers/${id}`;
-        await autocannon(target, 2, options.connections); // warm-up
-        const result = await autocannon(target, options.seconds, options.connections);
-        runs.push({
-          variant: bare ? 'bare withSession' : 'SessionInterceptor',
-          requestsPerSecond: result.requests?.average ?? Number.NaN,
-          p50: result.latency?.p50 ?? Number.NaN,
-          p99: result.latency?.p99 ?? Number.NaN,
-          non2xx: result.non2xx ?? 0,
-          errors: (result.errors ?? 0) + (result.timeouts ?? 0),
-        });
+        await autocannon(target, 2, options.connections, options.loadCpu); // warm-up
+        const cpuBefore = process.cpuUsage();
+        const result = await autocannon(
+          target,
+          options.seconds,
+          options.connections,
+          options.loadCpu,
+        );
+        const cpu = process.cpuUsage(cpuBefore);
+        if (round > 0)
+          runs.push({
+            variant: bare ? 'bare withSession' : 'SessionInterceptor',
+            requestsPerSecond: result.requests?.average ?? Number.NaN,
+            appCpuPerRequest: (cpu.user + cpu.system) / Math.max(1, result.requests?.total ?? 0),
+            p50: result.latency?.p50 ?? Number.NaN,
+            p99: result.latency?.p99 ?? Number.NaN,
+            non2xx: result.non2xx ?? 0,
+            errors: (result.errors ?? 0) + (result.timeouts ?? 0),
+          });
       } finally {
         await app.close();
       }
     }
   }
   return runs;
+}
+
+/** The interceptor's own cost per call, without HTTP, Nest's router or the route's work. */
+export interface InterceptorCallCost {
+  readonly sessionInterceptorMicros: number;
+  readonly bareMicros: number;
+  readonly calls: number;
+}
+
+const FAKE_HTTP_CONTEXT = {
+  getType: () => 'http',
+  getHandler: () => FAKE_HTTP_CONTEXT.getType,
+} as unknown as ExecutionContext;
+
+/**
+ * Calls each interceptor's `intercept` `calls` times in a row over a RestSessionPool unit of work
+ * (after a warm-up), with a handler that awaits once and reads the session: the µs per call are
+ * what the interceptor and its unit of work cost, nothing else.
+ */
+export async function measureInterceptorCalls(calls: number): Promise<InterceptorCallCost> {
+  const pool = new RestSessionPool();
+  try {
+    const host = new KmsSessionHost(pool);
+    const handler: CallHandler = {
+      handle: () =>
+        defer(async () => {
+          await Promise.resolve();
+          return host.hasSession;
+        }),
+    };
+    const time = async (
+      interceptor: SessionInterceptor | BareSessionInterceptor,
+    ): Promise<number> => {
+      for (let i = 0; i < calls / 5; i++)
+        await lastValueFrom(interceptor.intercept(FAKE_HTTP_CONTEXT, handler));
+      const started = performance.now();
+      for (let i = 0; i < calls; i++)
+        await lastValueFrom(interceptor.intercept(FAKE_HTTP_CONTEXT, handler));
+      return ((performance.now() - started) * 1000) / calls;
+    };
+    const interceptors = [new SessionInterceptor(host), new BareSessionInterceptor(host)];
+    const best = [Infinity, Infinity];
+    for (let round = 0; round < 3; round++) {
+      for (const [i, interceptor] of interceptors.entries()) {
+        best[i] = Math.min(best[i]!, await time(interceptor));
+      }
+    }
+    return { sessionInterceptorMicros: best[0]!, bareMicros: best[1]!, calls };
+  } finally {
+    pool.close();
+  }
 }

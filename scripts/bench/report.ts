@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { BatchResult } from './batch-bench.js';
 import type { CacheResult } from './cache-bench.js';
 import { fixed, times } from './drive.js';
-import type { InterceptorRun } from './interceptor-bench.js';
+import type { InterceptorCallCost, InterceptorRun } from './interceptor-bench.js';
 import type { MemoryResult } from './memory-bench.js';
 import type { TransportResult } from './transport-bench.js';
 
@@ -17,6 +17,7 @@ export interface BenchReport {
   readonly batch?: readonly BatchResult[];
   readonly cache?: CacheResult;
   readonly interceptor?: readonly InterceptorRun[];
+  readonly interceptorCalls?: InterceptorCallCost;
   readonly memory?: MemoryResult;
 }
 
@@ -147,31 +148,57 @@ Hot is **${fixed(result.coldMicros / result.hotMicros, 0)}×** faster.
 `;
 }
 
-function interceptorSection(runs: readonly InterceptorRun[]): string {
+function interceptorSection(
+  runs: readonly InterceptorRun[],
+  calls: InterceptorCallCost | undefined,
+): string {
   const rows = runs.map(
     (r) =>
-      `| ${r.variant} | ${fixed(r.requestsPerSecond, 0)} | ${fixed(r.p50, 1)} | ${fixed(r.p99, 1)} | ${r.non2xx} | ${r.errors} |`,
+      `| ${r.variant} | ${fixed(r.requestsPerSecond, 0)} | ${fixed(r.p50, 1)} | ${fixed(r.p99, 1)} | ${fixed(r.appCpuPerRequest, 0)} | ${r.non2xx} | ${r.errors} |`,
   );
-  const mean = (variant: InterceptorRun['variant']): number => {
-    const values = runs.filter((r) => r.variant === variant).map((r) => r.requestsPerSecond);
+  const mean = (
+    variant: InterceptorRun['variant'],
+    field: 'requestsPerSecond' | 'appCpuPerRequest',
+  ): number => {
+    const values = runs.filter((r) => r.variant === variant).map((r) => r[field]);
     return values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
   };
-  const overhead = (1 - mean('SessionInterceptor') / mean('bare withSession')) * 100;
+  const throughputCost =
+    (1 -
+      mean('SessionInterceptor', 'requestsPerSecond') /
+        mean('bare withSession', 'requestsPerSecond')) *
+    100;
+  const cpuCost =
+    (mean('SessionInterceptor', 'appCpuPerRequest') / mean('bare withSession', 'appCpuPerRequest') -
+      1) *
+    100;
   return `## SessionInterceptor overhead
 
 The sample app (SQLite in memory, the dev server above as Vault), \`GET /tenants/:id/customers/:id\`
-— an SQLite read, one \`decryptDek\`, AES-256-GCM — under autocannon (its own process), with
-the sample's \`SessionInterceptor\` and with a bare interceptor that only runs the handler in
-\`KmsSessionHost.withSession\` (the same unit of work without what SessionInterceptor adds), in
-alternating rounds. Target: ≤ 10 % overhead.
+— an SQLite read, one \`decryptDek\`, AES-256-GCM — under autocannon (its own process, on the dev
+server's CPU when pinned), with the sample's \`SessionInterceptor\` and with a bare interceptor
+that only runs the handler in \`KmsSessionHost.withSession\` (the same unit of work without what
+SessionInterceptor adds), in rounds that alternate which goes first, after one unreported round
+that warms the JIT up. App CPU is the CPU time of the app's process per request.
+Target: ≤ 10 % overhead.
 
-| interceptor | req/s | p50 ms | p99 ms | non-2xx | errors |
-| --- | ---: | ---: | ---: | ---: | ---: |
+| interceptor | req/s | p50 ms | p99 ms | app CPU µs/req | non-2xx | errors |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
 ${rows.join('\n')}
 
-Mean throughput: SessionInterceptor ${fixed(mean('SessionInterceptor'), 0)} req/s, bare
-${fixed(mean('bare withSession'), 0)} req/s — overhead **${fixed(overhead, 1)} %** (negative: within noise).
-`;
+Means: SessionInterceptor ${fixed(mean('SessionInterceptor', 'requestsPerSecond'), 0)} req/s and
+${fixed(mean('SessionInterceptor', 'appCpuPerRequest'), 0)} µs/req, bare ${fixed(mean('bare withSession', 'requestsPerSecond'), 0)} req/s and
+${fixed(mean('bare withSession', 'appCpuPerRequest'), 0)} µs/req — overhead **${fixed(throughputCost, 1)} %** in throughput,
+**${fixed(cpuCost, 1)} %** in CPU per request (negative: within noise).
+${
+  calls
+    ? `
+The interceptors alone, called ${calls.calls} times in a row without HTTP (best of 3 series): SessionInterceptor
+${fixed(calls.sessionInterceptorMicros, 1)} µs per request, the bare one ${fixed(calls.bareMicros, 1)} µs — both including opening and committing
+the unit of work; what SessionInterceptor adds is the difference.
+`
+    : ''
+}`;
 }
 
 function memorySection(result: MemoryResult): string {
@@ -192,7 +219,7 @@ export function renderReport(report: BenchReport): string {
     report.transport && transportSection(report, report.transport),
     report.batch && batchSection(report.batch),
     report.cache && cacheSection(report.cache),
-    report.interceptor && interceptorSection(report.interceptor),
+    report.interceptor && interceptorSection(report.interceptor, report.interceptorCalls),
     report.memory && memorySection(report.memory),
   ].filter((section): section is string => typeof section === 'string');
   return `# Benchmarks
