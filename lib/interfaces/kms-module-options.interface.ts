@@ -98,7 +98,10 @@ export interface KmsModuleOptions {
    */
   readonly keyName?: (tenantId: TenantId) => string;
   /**
-   * Upper bound of concurrent keep-alive connections to Vault.
+   * Upper bound of concurrent keep-alive connections to Vault (the module's REST pool), and of
+   * requests this service has in flight: further calls wait in a queue, within their `timeoutMs`,
+   * before their request is even built — 10,000 concurrent calls cost 10,000 small queue entries,
+   * not 10,000 HTTP requests.
    * @default 32
    */
   readonly maxSockets?: number;

@@ -10,6 +10,7 @@ import type { RestSession } from '../../session/rest-session.js';
 import type { AxiosRequestConfig, AxiosResponse } from 'axios';
 import type { CallContext } from './call-context.js';
 import { CircuitBreaker, NO_BREAKER } from './circuit-breaker.js';
+import { RequestSlots } from './request-slots.js';
 import { parseRetryAfter, RetryPolicy, type Repeatable } from './retry-policy.js';
 
 export type VaultMethod = 'GET' | 'POST' | 'DELETE';
@@ -66,6 +67,8 @@ export class VaultTransitClient {
   private readonly v1Url: string;
   private readonly retry: RetryPolicy;
   private readonly breaker: CircuitBreaker | undefined;
+  /** At most `maxSockets` requests in flight; the others wait before they are built. */
+  private readonly slots: RequestSlots;
   /** When Vault last answered a request with anything but a 5xx. */
   private lastServedAt = 0;
 
@@ -74,6 +77,7 @@ export class VaultTransitClient {
     this.mountUrl = `${this.v1Url}${options.mount}/`;
     this.retry = new RetryPolicy(options.retry);
     this.breaker = options.circuitBreaker && new CircuitBreaker(options.circuitBreaker);
+    this.slots = new RequestSlots(options.maxSockets);
   }
 
   /**
@@ -178,20 +182,31 @@ export class VaultTransitClient {
     const secret = token ?? (await this.token(call));
     const attemptMs = Math.min(this.options.timeoutMs, maxAttemptMs ?? Infinity);
     const limitMs = Math.max(1, Math.min(attemptMs, Math.ceil(call.remainingMs)));
-    const outgoing: Outgoing = {
-      method: request.method,
-      url: (request.outsideMount ? this.v1Url : this.mountUrl) + request.path,
-      headers: request.body
-        ? { 'X-Vault-Token': secret.reveal(), 'Content-Type': 'application/json' }
-        : { 'X-Vault-Token': secret.reveal() },
-      ...(request.body ? { body: JSON.stringify(request.body) } : {}),
-    };
     let received: Received;
+    let leave: (() => void) | undefined;
     try {
+      // Waiting for a slot counts against the attempt's time limit, like waiting for a socket.
+      const waitStarted = performance.now();
+      const slot = this.slots.enter(
+        limitMs,
+        call.signal,
+        () => new AttemptTimedOut(),
+        () => call.abortedError(),
+      );
+      leave = typeof slot === 'function' ? slot : await slot;
+      const leftMs = Math.max(1, Math.ceil(limitMs - (performance.now() - waitStarted)));
+      const outgoing: Outgoing = {
+        method: request.method,
+        url: (request.outsideMount ? this.v1Url : this.mountUrl) + request.path,
+        headers: request.body
+          ? { 'X-Vault-Token': secret.reveal(), 'Content-Type': 'application/json' }
+          : { 'X-Vault-Token': secret.reveal() },
+        ...(request.body ? { body: JSON.stringify(request.body) } : {}),
+      };
       received =
         this.options.transport === 'direct'
-          ? await sendDirect(rest, outgoing, call, limitMs)
-          : await sendThroughHttpService(rest, outgoing, call, limitMs);
+          ? await sendDirect(rest, outgoing, call, leftMs)
+          : await sendThroughHttpService(rest, outgoing, call, leftMs);
     } catch (error) {
       if (call.signal?.aborted) throw call.abortedError();
       if (error instanceof AttemptTimedOut) {
@@ -199,6 +214,8 @@ export class VaultTransitClient {
         throw transportError(request.operation, { code: 'ETIMEDOUT' }, limitMs);
       }
       throw transportError(request.operation, error, limitMs);
+    } finally {
+      leave?.();
     }
     const { status, text, headers } = received;
     const body = parseJson(text);
