@@ -36,7 +36,7 @@ import {
 } from './bench/dev-server-process.js';
 import { fixed } from './bench/drive.js';
 import { measureInterceptor, measureInterceptorCalls } from './bench/interceptor-bench.js';
-import { measureMemory } from './bench/memory-bench.js';
+import { measureMemoryInChild } from './bench/memory-bench.js';
 import { renderReport, type BenchReport } from './bench/report.js';
 import {
   createBenchKey,
@@ -223,9 +223,14 @@ async function main(): Promise<number> {
       : {}),
     ...(has('memory')
       ? {
-          memory: await withServer({ cpu: serverCpu }, (server) =>
-            measureMemory(server, options.decrypts),
-          ),
+          memory: [
+            await withServer({ cpu: serverCpu }, (server) =>
+              measureMemoryInChild(server, options.decrypts, 'http-service', pinned?.client),
+            ),
+            await withServer({ cpu: serverCpu }, (server) =>
+              measureMemoryInChild(server, options.decrypts, 'direct', pinned?.client),
+            ),
+          ],
         }
       : {}),
   };
@@ -239,7 +244,7 @@ async function main(): Promise<number> {
   const failed =
     (report.transport ?? []).some((r) => r.errors > 0) ||
     (report.interceptor ?? []).some((r) => r.errors > 0 || r.non2xx > 0) ||
-    (report.memory?.errors ?? 0) > 0;
+    (report.memory ?? []).some((m) => m.errors > 0);
   return failed ? 1 : 0;
 }
 

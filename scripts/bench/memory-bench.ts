@@ -1,8 +1,11 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { RestSessionPool, VaultTransitService } from '@ascetic-ddd/nestjs-kms';
+import { fileURLToPath } from 'node:url';
+import { RestSessionPool, VaultTransitService, type KmsTransport } from '@ascetic-ddd/nestjs-kms';
 import type { DevServerProcess } from './dev-server-process.js';
 
 export interface MemoryResult {
+  readonly transport: KmsTransport;
   readonly decrypts: number;
   readonly maxSockets: number;
   readonly peakSockets: number;
@@ -23,10 +26,16 @@ const MB = 1024 * 1024;
 export async function measureMemory(
   server: DevServerProcess,
   decrypts: number,
+  transport: KmsTransport,
   maxSockets = 32,
 ): Promise<MemoryResult> {
   const pool = new RestSessionPool({ maxSockets });
-  const kms = new VaultTransitService({ vaultAddr: server.address, vaultToken: server.token });
+  const kms = new VaultTransitService({
+    vaultAddr: server.address,
+    vaultToken: server.token,
+    maxSockets,
+    transport,
+  });
   try {
     const wrapped = await pool.session(async (session) => {
       const results = await kms.encryptDeks(
@@ -39,6 +48,12 @@ export async function measureMemory(
         return result.value;
       });
     });
+    // A running service is warm: its code compiled, its connections open.
+    for (let i = 0; i < 200; i++) {
+      await pool.session(async (session) => {
+        (await kms.decryptDek(session, TENANT, wrapped[i % wrapped.length]!)).fill(0);
+      });
+    }
     collectGarbage();
     const rssBefore = process.memoryUsage.rss();
     let rssPeak = rssBefore;
@@ -66,6 +81,7 @@ export async function measureMemory(
     sample();
     collectGarbage();
     return {
+      transport,
       decrypts,
       maxSockets,
       peakSockets,
@@ -83,4 +99,36 @@ export async function measureMemory(
 /** A full collection when node runs with --expose-gc (the bench script does). */
 function collectGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** {@link measureMemory} in a fresh node process (see memory-child.ts), pinned to `cpu`. */
+export function measureMemoryInChild(
+  server: DevServerProcess,
+  decrypts: number,
+  transport: KmsTransport,
+  cpu: number | undefined,
+): Promise<MemoryResult> {
+  const script = fileURLToPath(new URL('memory-child.js', import.meta.url));
+  const args = ['--expose-gc', script, server.address, server.token, String(decrypts), transport];
+  const child =
+    cpu === undefined
+      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+      : spawn('taskset', ['-c', String(cpu), process.execPath, ...args], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      out += chunk;
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      try {
+        resolve(JSON.parse(out) as MemoryResult);
+      } catch {
+        reject(new Error(`the memory measurement exited ${code} without a result`));
+      }
+    });
+  });
 }

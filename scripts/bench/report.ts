@@ -18,7 +18,7 @@ export interface BenchReport {
   readonly cache?: CacheResult;
   readonly interceptor?: readonly InterceptorRun[];
   readonly interceptorCalls?: InterceptorCallCost;
-  readonly memory?: MemoryResult;
+  readonly memory?: readonly MemoryResult[];
 }
 
 function machine(report: BenchReport): string {
@@ -201,16 +201,23 @@ the unit of work; what SessionInterceptor adds is the difference.
 }`;
 }
 
-function memorySection(result: MemoryResult): string {
+function memorySection(results: readonly MemoryResult[]): string {
+  const first = results[0];
+  const rows = results.map(
+    (r) =>
+      `| ${r.transport} | ${r.decrypts} | ${r.errors} | ${fixed(r.seconds, 2)} | ${r.peakSockets} | ${fixed(r.rssBeforeMb, 1)} | ${fixed(r.rssPeakMb, 1)} | ${fixed(r.rssPeakMb - r.rssBeforeMb, 1)} | ${fixed(r.rssAfterMb, 1)} |`,
+  );
   return `## Memory and sockets
 
-${result.decrypts} \`decryptDek\` calls started at once (each in its own session), \`maxSockets\`
-${result.maxSockets}; open sockets and RSS sampled every 5 ms. Targets: sockets ≤ \`maxSockets\`,
-RSS growth < 100 MB.
+${first?.decrypts ?? 0} \`decryptDek\` calls started at once (each in its own session), \`maxSockets\`
+${first?.maxSockets ?? 0}, for each transport, each in a fresh node process against a fresh dev server, warmed
+up by 200 decrypts one after the other (a running service's code is compiled and its connections
+open; a cold process adds up to ~80 MB of compiled code and first-use state); open sockets (in
+use and idle) and the process's RSS sampled every 5 ms, growth measured from after a full GC. Targets: sockets ≤ \`maxSockets\`, RSS growth < 100 MB.
 
-| calls | errors | seconds | peak open sockets | RSS before MB | RSS peak MB | growth MB | RSS after GC MB |
-| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
-| ${result.decrypts} | ${result.errors} | ${fixed(result.seconds, 2)} | ${result.peakSockets} | ${fixed(result.rssBeforeMb, 1)} | ${fixed(result.rssPeakMb, 1)} | ${fixed(result.rssPeakMb - result.rssBeforeMb, 1)} | ${fixed(result.rssAfterMb, 1)} |
+| transport | calls | errors | seconds | peak open sockets | RSS before MB | RSS peak MB | growth MB | RSS after GC MB |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+${rows.join('\n')}
 `;
 }
 
