@@ -12,7 +12,7 @@ export interface BenchReport {
   readonly loadAtStart: readonly number[];
   /** CPUs the bench and the dev server were pinned to, when they were. */
   readonly pinned: { readonly client: number; readonly server: number } | undefined;
-  readonly timing: { readonly warmup: number; readonly seconds: number };
+  readonly timing: { readonly warmup: number; readonly seconds: number; readonly rounds: number };
   readonly transport?: readonly TransportResult[];
   readonly batch?: readonly BatchResult[];
   readonly cache?: CacheResult;
@@ -75,7 +75,9 @@ function transportSection(report: BenchReport, results: readonly TransportResult
 
 One operation = encrypt a fresh 32-byte DEK with the tenant's Transit key, then decrypt the
 ciphertext (two HTTP requests), always the same key. Each case: ${report.timing.warmup} s warm-up,
-then ${report.timing.seconds} s measured with \`concurrency\` operations in flight at all times.
+then ${report.timing.seconds} s measured with \`concurrency\` operations in flight at all times;
+${report.timing.rounds} rounds, each measuring every client in turn, and per client the round
+with the median throughput is shown (errors: all rounds).
 Latency is per operation; CPU is the CPU time (user + system) per operation of the client's
 process and of the dev server's process.
 
