@@ -136,7 +136,8 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
     throw invalid('transport', `must be one of ${TRANSPORTS.map((t) => `'${t}'`).join(', ')}`);
   }
   return {
-    vaultAddr: vaultAddr.replace(/\/+$/, ''),
+    // The scheme in lower case (URLs allow any): transports pick their agent by it.
+    vaultAddr: vaultAddr.replace(/\/+$/, '').replace(/^[a-z]+:/i, (scheme) => scheme.toLowerCase()),
     vaultToken: tokenSource,
     mount,
     keyType,

@@ -65,10 +65,11 @@ export interface IKeyManagementService {
   rotateKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<number>;
   /**
    * Re-wraps a stored DEK under the latest KEK version without revealing it. A ciphertext already
-   * on the latest version known to this service (learned from Vault's answers, raised by
-   * `rotateKek`, forgotten by `deleteKek`) is returned as it is — a copy — without a request: it
-   * is then not verified, so a tampered or another tenant's ciphertext on that version comes back
-   * unchanged and fails where it is used, in `decryptDek`. Use `decryptDek(s)` to verify DEKs.
+   * on the latest version, as an answer from Vault showed it within the last 10 seconds (any
+   * answer carrying a version, and `rotateKek`, refresh this), is returned as it is — a copy —
+   * without a request: it is then not verified, so a tampered or another tenant's ciphertext on
+   * that version comes back unchanged and fails where it is used, in `decryptDek`. A rotation by
+   * another process can go unnoticed for those 10 seconds; `rewrapDeks` always checks the key.
    */
   rewrapDek(
     session: ISession,
@@ -102,8 +103,9 @@ export interface IKeyManagementService {
   ): Promise<BatchItemResult<Buffer>[]>;
   /**
    * Batch `rewrapDek`, with the semantics of {@link encryptDeks}; a tenant without a KEK rejects
-   * the whole call with `KekNotFoundError`. Items already on the latest known version come back
-   * as they are, unsent and unverified (see {@link rewrapDek}).
+   * the whole call with `KekNotFoundError`. The key's latest version is read first (one request
+   * per call); items already on it come back as they are, unsent and unverified (see
+   * {@link rewrapDek}), and are rewrapped after all should an answer show a rotation meanwhile.
    */
   rewrapDeks(
     session: ISession,

@@ -63,6 +63,10 @@ const EMPTY = Buffer.alloc(0);
 export function httpExchange(request: HttpExchangeRequest): Promise<HttpExchangeResponse> {
   return new Promise((resolve, reject) => {
     const { signal } = request;
+    if (signal !== undefined && typeof signal.addEventListener !== 'function') {
+      reject(new HttpExchangeError('signal must be an AbortSignal', 'ERR_INVALID_ARG_TYPE'));
+      return;
+    }
     if (signal?.aborted) {
       reject(canceled());
       return;
@@ -158,19 +162,28 @@ export function httpExchange(request: HttpExchangeRequest): Promise<HttpExchange
   });
 }
 
+/** Whether `url` is an https URL (the scheme in any case, as URLs allow). */
+export function isHttpsUrl(url: string): boolean {
+  return /^https:/i.test(url);
+}
+
 const COMPRESSED = /^(?:gzip|x-gzip|deflate|compress|br|zstd)$/i;
 
 /**
  * The body of an answer as UTF-8 text, as axios reads a text answer (a leading BOM dropped).
- * Throws {@link HttpExchangeError} `ERR_BAD_RESPONSE` for a compressed body: no request sent
- * here asks for one, and it cannot be read as text.
+ * Throws {@link HttpExchangeError} `ERR_COMPRESSED_ANSWER` for a compressed body: no request
+ * sent here asks for one, and it cannot be read as text.
  */
 export function textOf(response: HttpExchangeResponse): string {
   const encoding = response.headers['content-encoding'];
-  if (typeof encoding === 'string' && COMPRESSED.test(encoding.trim())) {
+  if (
+    response.body.length > 0 &&
+    typeof encoding === 'string' &&
+    COMPRESSED.test(encoding.trim())
+  ) {
     throw new HttpExchangeError(
       `compressed answer (${encoding}) to a request that did not ask for one`,
-      'ERR_BAD_RESPONSE',
+      'ERR_COMPRESSED_ANSWER',
     );
   }
   const text = response.body.toString('utf8');

@@ -9,6 +9,7 @@ import axios, {
 import {
   HttpExchangeError,
   httpExchange,
+  isHttpsUrl,
   textOf,
   type HttpExchangeResponse,
 } from './http-exchange.js';
@@ -34,6 +35,8 @@ const HANDED_TO_AXIOS = [
   'transport',
 ] as const;
 
+// What the lean path sends: http and https only (`data:` and the rest go to axios).
+const HTTP_URL = /^https?:\/\//i;
 // axios's isAbsoluteURL: a scheme, or a protocol-relative `//host`.
 const ABSOLUTE_URL = /^(?:[a-z][a-z\d+\-.]*:)?\/\//i;
 // A scheme, then userinfo before the host: `http://user:pw@host`.
@@ -127,14 +130,17 @@ function leanPathApplies(config: InternalAxiosRequestConfig): boolean {
     (responseEncoding === undefined || /^utf-?8$/i.test(responseEncoding)) &&
     (data === undefined || data === null || typeof data === 'string' || Buffer.isBuffer(data)) &&
     typeof url === 'string' &&
+    HTTP_URL.test(fullUrl(config.baseURL, url)) &&
     !hasCredentials(config.baseURL, url) &&
+    (config.signal === undefined ||
+      typeof (config.signal as { addEventListener?: unknown }).addEventListener === 'function') &&
     HANDED_TO_AXIOS.every((option) => config[option] === undefined || config[option] === 0)
   );
 }
 
 async function sendLean(config: LeanRequestConfig): Promise<AxiosResponse> {
   const url = fullUrl(config.baseURL, config.url as string);
-  const https = url.startsWith('https:');
+  const https = isHttpsUrl(url);
   const body = (config.data ?? undefined) as string | Buffer | undefined;
   const maxBody = config.maxBodyLength ?? -1;
   if (body !== undefined && maxBody > -1 && Buffer.byteLength(body) > maxBody) {
@@ -155,7 +161,8 @@ async function sendLean(config: LeanRequestConfig): Promise<AxiosResponse> {
       ...(body !== undefined ? { body } : {}),
       ...(config.signal ? { signal: config.signal as AbortSignal } : {}),
       agent: https ? config.httpsAgent : config.httpAgent,
-      ...(maxContentLength > -1 ? { maxResponseBytes: maxContentLength } : {}),
+      // axios's default (-1) is no limit.
+      maxResponseBytes: maxContentLength > -1 ? maxContentLength : Infinity,
       ...(limitMs !== undefined ? { timeoutMs: limitMs } : {}),
     });
   } catch (error) {
@@ -202,8 +209,11 @@ export function fullUrl(baseURL: string | undefined, url: string): string {
 function axiosErrorFor(error: unknown, config: InternalAxiosRequestConfig): Error {
   if (!(error instanceof HttpExchangeError)) return error as Error;
   if (error.code === 'ERR_CANCELED') return new CanceledError(undefined, config);
-  if (error.code === 'ERR_RESPONSE_TOO_LARGE' || error.code === 'ERR_BAD_RESPONSE') {
-    return new AxiosError(error.message, AxiosError.ERR_BAD_RESPONSE, config);
+  if (error.code === 'ERR_RESPONSE_TOO_LARGE' || error.code === 'ERR_COMPRESSED_ANSWER') {
+    // The exchange's own code stays readable as the cause.
+    return Object.assign(new AxiosError(error.message, AxiosError.ERR_BAD_RESPONSE, config), {
+      cause: error,
+    });
   }
   return AxiosError.from(error, error.code, config);
 }

@@ -7,6 +7,7 @@ import axios, { type AxiosError, type AxiosResponse, type InternalAxiosRequestCo
 import type { ISession, ISessionPool } from '../interfaces/session.interface.js';
 import {
   httpExchange,
+  isHttpsUrl,
   type HttpExchangeRequest,
   type HttpExchangeResponse,
 } from './http-exchange.js';
@@ -58,10 +59,11 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
       proxy: false,
       adapter: createLeanHttpAdapter(),
     });
-    // axios's default header set has one (empty) map per method, merged into every request at
-    // a measurable cost; the only default header that matters is Accept.
+    // axios's default header set, without its `Content-Type: undefined` entry; the per-method
+    // maps stay (empty) so that `defaults.headers.post[…] = …` still works.
     instance.defaults.headers = {
       common: { Accept: 'application/json, text/plain, */*' },
+      ...Object.fromEntries(METHODS.map((method) => [method, {}])),
     } as unknown as typeof instance.defaults.headers;
     // Synchronous, and skipped while nobody listens: no promise hop per request for it.
     instance.interceptors.request.use((config) => this.onRequest(config), undefined, {
@@ -81,7 +83,7 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
 
   /** The sessions' direct transport: over the pool's agents, with the pool's request signals. */
   private readonly exchange = (request: HttpExchangeRequest): Promise<HttpExchangeResponse> => {
-    const https = request.url.startsWith('https:');
+    const https = isHttpsUrl(request.url);
     const sent = httpExchange({ ...request, agent: https ? this.httpsAgent : this.httpAgent });
     const { requestStarted, requestEnded } = this.signals;
     if (!requestStarted.connected && !requestEnded.connected) return sent;
@@ -158,6 +160,8 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
     });
   }
 }
+
+const METHODS = ['delete', 'get', 'head', 'post', 'put', 'patch'] as const;
 
 function describeRequest(config: InternalAxiosRequestConfig): { method: string; path: string } {
   return {

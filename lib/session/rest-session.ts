@@ -1,6 +1,6 @@
 import type { HttpService } from '@nestjs/axios';
 import { BaseSession, type SessionScope } from './base-session.js';
-import { httpExchange, type HttpExchange } from './http-exchange.js';
+import { httpExchange, isHttpsUrl, type HttpExchange } from './http-exchange.js';
 
 /**
  * A session over the pool's keep-alive HTTP client. REST calls have no transaction: an atomic
@@ -56,7 +56,7 @@ export class RestSession extends BaseSession {
 function agentExchange(http: HttpService): HttpExchange {
   return (request) => {
     const { httpAgent, httpsAgent } = http.axiosRef.defaults;
-    const agent: unknown = request.url.startsWith('https:') ? httpsAgent : httpAgent;
+    const agent: unknown = isHttpsUrl(request.url) ? httpsAgent : httpAgent;
     return httpExchange(
       agent ? { ...request, agent: agent as NonNullable<typeof request.agent> } : request,
     );

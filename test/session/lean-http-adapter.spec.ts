@@ -767,10 +767,20 @@ describe('lean HTTP adapter: failures', () => {
     expect(receivedSince(from)).toEqual([]);
   });
 
-  it('a relative url without baseURL rejects with ERR_INVALID_URL and sends nothing', async () => {
-    const error = await axiosRejectionOf(client.get('/v1/sys/health'));
+  it('a relative url without baseURL is not an http(s) URL: axios’s own adapter gets it', async () => {
+    await client.get('/v1/sys/health').catch(() => undefined);
+    expect(fallback).toHaveBeenCalledTimes(1);
+  });
+
+  it('data: and other non-http(s) URLs go to axios’s own adapter too', async () => {
+    await client.get('data:application/json,{}').catch(() => undefined);
+    expect(fallback).toHaveBeenCalledTimes(1);
+  });
+
+  it('an upper-case HTTP scheme takes the lean path with the right agent', async () => {
+    const response = await client.get(`${srv.origin.replace('http:', 'HTTP:')}/json`);
     expect(fallback).not.toHaveBeenCalled();
-    expect(error.code).toBe('ERR_INVALID_URL');
+    expect(response.status).toBeGreaterThanOrEqual(200);
   });
 });
 

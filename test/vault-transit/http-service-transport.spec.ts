@@ -5,6 +5,7 @@ import axios, { type AxiosAdapter } from 'axios';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   KmsAbortedError,
+  KmsSessionError,
   KmsUnavailableError,
   RestSession,
   RestSessionPool,
@@ -207,6 +208,47 @@ describe('the lean adapter’s exchangeTimeoutMs', () => {
           true,
         );
       });
+    } finally {
+      pool.close();
+    }
+  });
+});
+
+describe.each(['http-service', 'direct'] as const)('both transports (%s)', (transport) => {
+  it('an upper-case scheme in vaultAddr works (the transport picks its agent by scheme)', async () => {
+    const pool = new RestSessionPool();
+    try {
+      const kms = service({ transport, vaultAddr: vault.address.replace('http:', 'HTTP:') });
+      const { dek, encryptedDek } = await pool.session((s) => kms.generateDek(s, 'acme'));
+      expect(await pool.session((s) => kms.decryptDek(s, 'acme', encryptedDek))).toEqual(dek);
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('a session that opened an atomic scope while a call waited for its token: a session error, not an outage', async () => {
+    const pool = new RestSessionPool();
+    try {
+      const kms = service({
+        transport,
+        retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1 },
+        circuitBreaker: { failureThreshold: 1, resetTimeoutMs: 10_000 },
+        vaultToken: async () => {
+          await new Promise((r) => setTimeout(r, 30));
+          return vault.token;
+        },
+      });
+      const error = await pool.session(async (s) => {
+        const call = kms.encryptDek(s, 'acme', Buffer.alloc(32, 1)).catch((e: unknown) => e);
+        await s.atomic(async () => {
+          await new Promise((r) => setTimeout(r, 100));
+        });
+        return call;
+      });
+      expect(error).toBeInstanceOf(KmsSessionError);
+      expect(vault.requests).toHaveLength(0);
+      // Not counted by the breaker (threshold 1): the next call goes through.
+      await pool.session((s) => kms.encryptDek(s, 'acme', Buffer.alloc(32, 1)));
     } finally {
       pool.close();
     }

@@ -1,6 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   KekNotFoundError,
+  KmsAbortedError,
   KmsSessionError,
   RestSessionPool,
   VaultTransitService,
@@ -138,6 +139,65 @@ describe.each(['http-service', 'direct'] as const)(
       await expect(kms.rewrapDeks(ended!, 'acme', [encryptedDek])).rejects.toBeInstanceOf(
         KmsSessionError,
       );
+    });
+
+    it('rewrapDeks reads the key first: a rotation by another process is never missed', async () => {
+      const stale = service({ transport });
+      const other = service({ transport });
+      const { encryptedDek: v1 } = await rest.session((s) => stale.generateDek(s, 'acme'));
+      await rest.session((s) => other.rotateKek(s, 'acme'));
+      // `stale` still believes v1 is the latest; the batch call asks Vault and rewraps it.
+      const [result] = await rest.session((s) => stale.rewrapDeks(s, 'acme', [v1]));
+      expect(result?.ok && versionOf(result.value)).toBe('2');
+      expect(
+        vault.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/keys/tenant-acme')),
+      ).toHaveLength(1);
+    });
+
+    it('rewrapDeks: a rotation while the call runs makes the skipped items go out too', async () => {
+      const kms = service({ transport, batchSize: 1 });
+      const other = service({ transport });
+      const old = await rest.session((s) => kms.generateDek(s, 'acme'));
+      await rest.session((s) => kms.rotateKek(s, 'acme'));
+      const current = await rest.session((s) => kms.generateDek(s, 'acme')); // v2
+      // The first rewrap request waits; meanwhile another process rotates to v3, so its answer
+      // shows v3 and the v2 item skipped at the start is no longer current.
+      vault.injectFault({ kind: 'delay', ms: 300, match: { path: /\/rewrap\// } });
+      const pending = rest.session((s) =>
+        kms.rewrapDeks(s, 'acme', [old.encryptedDek, current.encryptedDek]),
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      await rest.session((s) => other.rotateKek(s, 'acme'));
+      const results = await pending;
+      expect(results.map((r) => r.ok && versionOf(r.value))).toEqual(['3', '3']);
+    });
+
+    it('an aborted signal ends a rewrap that would be skipped, like any other call', async () => {
+      const kms = service({ transport });
+      const { encryptedDek } = await rest.session((s) => kms.generateDek(s, 'acme'));
+      const signal = AbortSignal.abort();
+      await expect(
+        rest.session((s) => kms.rewrapDek(s, 'acme', encryptedDek, { signal })),
+      ).rejects.toBeInstanceOf(KmsAbortedError);
+      await expect(
+        rest.session((s) => kms.rewrapDeks(s, 'acme', [encryptedDek], { signal })),
+      ).rejects.toBeInstanceOf(KmsAbortedError);
+    });
+
+    it('rewrapDek trusts a version only for a while: after 10 s without an answer showing it, it asks', async () => {
+      const kms = service({ transport });
+      const { encryptedDek } = await rest.session((s) => kms.generateDek(s, 'acme'));
+      const realNow = performance.now.bind(performance);
+      const later = vi.spyOn(performance, 'now').mockImplementation(() => realNow() + 10_500);
+      try {
+        await rest.session((s) => kms.rewrapDek(s, 'acme', encryptedDek));
+        expect(rewraps()).toBe(1);
+        // That answer confirmed v1 again: the next one is skipped.
+        await rest.session((s) => kms.rewrapDek(s, 'acme', encryptedDek));
+        expect(rewraps()).toBe(1);
+      } finally {
+        later.mockRestore();
+      }
     });
   },
 );

@@ -1,5 +1,6 @@
 import { classifyVaultError } from '../../errors/classify-vault-error.js';
 import { KmsAccessDeniedError } from '../../errors/kms-access-denied.error.js';
+import { KmsError } from '../../errors/kms.error.js';
 import { KmsUnavailableError } from '../../errors/kms-unavailable.error.js';
 import { messages } from '../../errors/messages.js';
 import type { ResolvedKmsOptions } from '../../kms-options.js';
@@ -209,6 +210,9 @@ export class VaultTransitClient {
           : await sendThroughHttpService(rest, outgoing, call, leftMs);
     } catch (error) {
       if (call.signal?.aborted) throw call.abortedError();
+      // Already typed, and not about Vault: e.g. the session ended or opened an atomic scope
+      // between two attempts (KmsSessionError) — never a network failure to retry or count.
+      if (error instanceof KmsError) throw error;
       if (error instanceof AttemptTimedOut) {
         if (limitMs < attemptMs) throw call.deadlineError();
         throw transportError(request.operation, { code: 'ETIMEDOUT' }, limitMs);
@@ -265,6 +269,7 @@ interface Received {
 
 const PASS_THROUGH = [(data: unknown): unknown => data];
 const BACKSTOP_MARGIN_MS = 250;
+const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 const ANY_STATUS = (): boolean => true;
 
 /** The attempt's own time limit ended it (not the caller, not the network). */
@@ -290,6 +295,8 @@ async function sendThroughHttpService(
     transformResponse: PASS_THROUGH,
     validateStatus: ANY_STATUS,
     maxRedirects: 0,
+    // Vault's answers are small: a larger one is refused rather than buffered (axios: no limit).
+    maxContentLength: MAX_ANSWER_BYTES,
   } as const;
   // The lean adapter bounds the whole exchange itself (one timer); any other adapter gets an
   // AbortController per attempt — axios's own `timeout` only watches socket idleness.
@@ -418,13 +425,19 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 
 // ERR_CANCELED: our deadline signal fired; the others are socket-level timeouts.
 const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ERR_CANCELED']);
-// An answer arrived but cannot be read: larger than the transport accepts, or compressed.
-const BAD_ANSWER_CODES = new Set(['ERR_RESPONSE_TOO_LARGE', 'ERR_BAD_RESPONSE']);
+// An answer arrived but cannot be read: larger than the transport accepts, or compressed
+// (httpExchange's codes; the lean adapter keeps them as its AxiosError's cause).
+const BAD_ANSWER_CODES = new Set(['ERR_RESPONSE_TOO_LARGE', 'ERR_COMPRESSED_ANSWER']);
 
 /**
  * A network failure or timeout as a {@link KmsUnavailableError}. Only the error code is kept:
  * the axios error holds the request config, including the token header.
  */
+function causeCode(error: unknown): string {
+  const code = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return typeof code === 'string' ? code : '';
+}
+
 function transportError(operation: string, error: unknown, timeoutMs: number): KmsUnavailableError {
   const code =
     typeof (error as { code?: unknown })?.code === 'string'
@@ -434,7 +447,7 @@ function transportError(operation: string, error: unknown, timeoutMs: number): K
   if (TIMEOUT_CODES.has(code)) {
     return new KmsUnavailableError(messages.timeout(operation, timeoutMs), 'timeout', { cause });
   }
-  if (BAD_ANSWER_CODES.has(code)) {
+  if (BAD_ANSWER_CODES.has(code) || BAD_ANSWER_CODES.has(causeCode(error))) {
     return new KmsUnavailableError(
       messages.badResponse(operation, 'the answer is too large or compressed'),
       'bad-response',

@@ -62,6 +62,13 @@ const DECRYPT_DEKS: BatchOperation = {
   route: 'decrypt',
   what: 'encryptedDeks',
 };
+/**
+ * How long a key version seen in an answer is trusted to be the latest for `rewrapDek`: a
+ * ciphertext on it is returned without a request. Bounds how long a rotation by another process
+ * can go unnoticed (any answer showing the newer version ends it at once).
+ */
+const LATEST_VERSION_TRUST_MS = 10_000;
+
 const REWRAP_DEKS: BatchOperation = {
   operation: 'rewrapDeks',
   route: 'rewrap',
@@ -251,8 +258,9 @@ export class VaultTransitService implements IKeyManagementService {
   ): Promise<Buffer> {
     const keyName = this.#keyNameOf(tenantId);
     const { ciphertext, version } = parseEncryptedDek(encryptedDek);
-    if (this.isLatestKnown(keyName, version)) {
+    if (this.#versions.confirmed(keyName, LATEST_VERSION_TRUST_MS) === version) {
       extractRestSession(session); // the same session rules as for calls that are sent
+      this.callContext('rewrapDek', options).assertCanContinue(); // and an aborted call ends
       return ownedFromUtf8(ciphertext);
     }
     const answer = await this.callWithCiphertext(
@@ -319,17 +327,59 @@ export class VaultTransitService implements IKeyManagementService {
       encrypting ? dekAsBase64(item) : parseEncryptedDek(item).ciphertext,
     );
     const rest = extractRestSession(session);
-    const toSend =
-      kind.route === 'rewrap' ? this.skipLatestKnown(keyName, pending, results) : pending;
+    this.callContext(kind.operation, options).assertCanContinue();
     try {
-      for (const chunk of chunksOf(toSend, this.#options.batchSize)) {
-        await this.sendChunk(rest, keyName, chunk, results, kind, options);
+      if (kind.route === 'rewrap') {
+        await this.rewrapBatch(rest, keyName, pending, results, options);
+      } else {
+        for (const chunk of chunksOf(pending, this.#options.batchSize)) {
+          await this.sendChunk(rest, keyName, chunk, results, kind, options);
+        }
       }
     } catch (error) {
       if (kind.route === 'decrypt') zeroValues(results);
       throw error;
     }
     return settled(results);
+  }
+
+  /**
+   * The items of a `rewrapDeks` call: the key's latest version is read first (one request, so
+   * that a rotation by another process is never missed), items already on it come back as they
+   * are, the others are sent chunk by chunk. Should an answer show that the key was rotated
+   * meanwhile, the skipped items are sent too.
+   */
+  private async rewrapBatch(
+    rest: RestSession,
+    keyName: string,
+    pending: readonly PendingItem[],
+    results: (BatchItemResult<Buffer> | undefined)[],
+    options: KmsCallOptions | undefined,
+  ): Promise<void> {
+    if (pending.length === 0) return;
+    const read = await this.#client.send(
+      rest,
+      { operation: 'rewrapDeks', keyName, method: 'GET', path: `keys/${keyName}` },
+      this.callContext('rewrapDeks', options),
+    );
+    const latest = readKeyVersion('rewrapDeks', read.data, 'latest_version');
+    this.#versions.observe(keyName, latest);
+    const skipped: PendingItem[] = [];
+    const toSend: PendingItem[] = [];
+    for (const item of pending) {
+      if (transitCiphertextVersion(item.text) === latest) {
+        results[item.index] = { ok: true, value: ownedFromUtf8(item.text) };
+        skipped.push(item);
+      } else toSend.push(item);
+    }
+    for (const chunk of chunksOf(toSend, this.#options.batchSize)) {
+      await this.sendChunk(rest, keyName, chunk, results, REWRAP_DEKS, options);
+    }
+    if (skipped.length > 0 && (this.#versions.get(keyName) ?? latest) > latest) {
+      for (const chunk of chunksOf(skipped, this.#options.batchSize)) {
+        await this.sendChunk(rest, keyName, chunk, results, REWRAP_DEKS, options);
+      }
+    }
   }
 
   /** One request for `chunk`; fills the chunk's slots of `results`. */
@@ -543,31 +593,6 @@ export class VaultTransitService implements IKeyManagementService {
 
   [inspect.custom](): string {
     return `VaultTransitService { mount: '${this.#options.mount}' }`;
-  }
-
-  /**
-   * Whether a ciphertext of `version` is already on the key's latest version as far as this
-   * service knows (learned from Vault's answers, raised by rotations, forgotten on delete): then
-   * rewrapping it would only re-encrypt it under the same version, and it is returned as is.
-   */
-  private isLatestKnown(keyName: string, version: number): boolean {
-    return this.#versions.get(keyName) === version;
-  }
-
-  /** Fills the slots of items already on the latest known version; returns the others. */
-  private skipLatestKnown(
-    keyName: string,
-    pending: readonly PendingItem[],
-    results: (BatchItemResult<Buffer> | undefined)[],
-  ): PendingItem[] {
-    const toSend: PendingItem[] = [];
-    for (const item of pending) {
-      const version = transitCiphertextVersion(item.text);
-      if (version !== undefined && this.isLatestKnown(keyName, version)) {
-        results[item.index] = { ok: true, value: ownedFromUtf8(item.text) };
-      } else toSend.push(item);
-    }
-    return toSend;
   }
 
   /** A ciphertext from an answer; notes the version it names (the key's latest then). */
