@@ -137,7 +137,10 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
   }
   return {
     // The scheme in lower case (URLs allow any): transports pick their agent by it.
-    vaultAddr: vaultAddr.replace(/\/+$/, '').replace(/^[a-z]+:/i, (scheme) => scheme.toLowerCase()),
+    vaultAddr: vaultAddr
+      .trim()
+      .replace(/\/+$/, '')
+      .replace(/^[a-z]+:/i, (scheme) => scheme.toLowerCase()),
     vaultToken: tokenSource,
     mount,
     keyType,

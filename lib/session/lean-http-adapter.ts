@@ -88,7 +88,9 @@ async function sendThroughFallback(
   const limitMs = exchangeLimit(config);
   if (limitMs === undefined) return fallback(config);
   const controller = new AbortController();
-  const outer = config.signal as AbortSignal | undefined;
+  // Only a real AbortSignal is followed (axios also accepts objects with just `aborted`).
+  const given = config.signal as AbortSignal | undefined;
+  const outer = typeof given?.addEventListener === 'function' ? given : undefined;
   const onAbort = (): void => controller.abort();
   if (outer?.aborted) controller.abort();
   else outer?.addEventListener('abort', onAbort, { once: true });

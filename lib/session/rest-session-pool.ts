@@ -63,7 +63,11 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
     // maps stay (empty) so that `defaults.headers.post[…] = …` still works.
     instance.defaults.headers = {
       common: { Accept: 'application/json, text/plain, */*' },
-      ...Object.fromEntries(METHODS.map((method) => [method, {}])),
+      ...Object.fromEntries(
+        Object.keys(axios.defaults.headers)
+          .filter((method) => method !== 'common')
+          .map((method) => [method, {}]),
+      ),
     } as unknown as typeof instance.defaults.headers;
     // Synchronous, and skipped while nobody listens: no promise hop per request for it.
     instance.interceptors.request.use((config) => this.onRequest(config), undefined, {
@@ -160,8 +164,6 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
     });
   }
 }
-
-const METHODS = ['delete', 'get', 'head', 'post', 'put', 'patch'] as const;
 
 function describeRequest(config: InternalAxiosRequestConfig): { method: string; path: string } {
   return {

@@ -22,6 +22,7 @@ import {
 import { openSession } from '../../lib/session/open-session.js';
 import { createSessionSignals } from '../../lib/session/session-signals.js';
 import { startTransitDevServer, type TransitDevServer } from '../../lib/testing/index.js';
+import { startScriptedServer } from '../support/scripted-server.js';
 
 /** Sessions over an HttpService the library did not make: axios's own adapter, no lean one. */
 class PlainAxiosPool implements ISessionPool {
@@ -251,6 +252,33 @@ describe.each(['http-service', 'direct'] as const)('both transports (%s)', (tran
       await pool.session((s) => kms.encryptDek(s, 'acme', Buffer.alloc(32, 1)));
     } finally {
       pool.close();
+    }
+  });
+});
+
+describe('an answer larger than Vault ever sends (16 MiB)', () => {
+  it('through axios’s own adapter: a bad answer, not retried, not an outage', async () => {
+    const huge = 'A'.repeat(17 * 1024 * 1024);
+    const scripted = await startScriptedServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ data: { ciphertext: huge } }));
+    });
+    const pool = new PlainAxiosPool();
+    try {
+      const kms = new VaultTransitService({
+        vaultAddr: scripted.address,
+        vaultToken: 'hvs.test-token',
+        retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1 },
+      });
+      const error = await pool
+        .session((s) => kms.encryptDek(s, 'acme', Buffer.alloc(32, 1)))
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(KmsUnavailableError);
+      expect((error as KmsUnavailableError).reason).toBe('bad-response');
+      expect(scripted.requests).toHaveLength(1);
+    } finally {
+      pool.close();
+      await scripted.close();
     }
   });
 });

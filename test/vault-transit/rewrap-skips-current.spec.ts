@@ -199,5 +199,25 @@ describe.each(['http-service', 'direct'] as const)(
         later.mockRestore();
       }
     });
+
+    it('rewrapDeks asks nothing more when no item can be current (all below the version known)', async () => {
+      const kms = service({ transport });
+      const { encryptedDek: v1 } = await rest.session((s) => kms.generateDek(s, 'acme'));
+      await rest.session((s) => kms.rotateKek(s, 'acme')); // known: v2
+      const [result] = await rest.session((s) => kms.rewrapDeks(s, 'acme', [v1]));
+      expect(result?.ok && versionOf(result.value)).toBe('2');
+      expect(vault.requests.filter((r) => r.method === 'GET')).toHaveLength(0);
+    });
+
+    it('rewrapDeks against a wrong address prefix is not mistaken for a missing key', async () => {
+      const kms = service({ transport });
+      const { encryptedDek } = await rest.session((s) => kms.generateDek(s, 'acme'));
+      const misplaced = service({ transport, vaultAddr: `${vault.address}/not-vault` });
+      const error = await rest
+        .session((s) => misplaced.rewrapDeks(s, 'acme', [encryptedDek]))
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect(error).not.toBeInstanceOf(KekNotFoundError);
+    });
   },
 );

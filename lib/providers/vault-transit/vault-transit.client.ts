@@ -429,14 +429,16 @@ const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ERR_CANCELED']);
 // (httpExchange's codes; the lean adapter keeps them as its AxiosError's cause).
 const BAD_ANSWER_CODES = new Set(['ERR_RESPONSE_TOO_LARGE', 'ERR_COMPRESSED_ANSWER']);
 
-/**
- * A network failure or timeout as a {@link KmsUnavailableError}. Only the error code is kept:
- * the axios error holds the request config, including the token header.
- */
+/** The code of an error's cause (the lean adapter keeps the exchange's own code there). */
 function causeCode(error: unknown): string {
   const code = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
   return typeof code === 'string' ? code : '';
 }
+
+/**
+ * A network failure or timeout as a {@link KmsUnavailableError}. Only the error code is kept:
+ * the axios error holds the request config, including the token header.
+ */
 
 function transportError(operation: string, error: unknown, timeoutMs: number): KmsUnavailableError {
   const code =
@@ -447,7 +449,12 @@ function transportError(operation: string, error: unknown, timeoutMs: number): K
   if (TIMEOUT_CODES.has(code)) {
     return new KmsUnavailableError(messages.timeout(operation, timeoutMs), 'timeout', { cause });
   }
-  if (BAD_ANSWER_CODES.has(code) || BAD_ANSWER_CODES.has(causeCode(error))) {
+  if (
+    BAD_ANSWER_CODES.has(code) ||
+    BAD_ANSWER_CODES.has(causeCode(error)) ||
+    // axios's own adapter: an answer over maxContentLength (not a cut-off stream).
+    (code === 'ERR_BAD_RESPONSE' && String((error as Error).message).startsWith('maxContentLength'))
+  ) {
     return new KmsUnavailableError(
       messages.badResponse(operation, 'the answer is too large or compressed'),
       'bad-response',

@@ -82,7 +82,9 @@ const NOT_SERVING_HEALTH = new Set([472, 474, 501, 503, 530]);
 /**
  * {@link IKeyManagementService} over Vault's Transit engine. Each tenant has one Transit key;
  * every call goes through the HTTP client of the session it is given. In the steady state each
- * operation but `deleteKek` costs one request.
+ * single-item operation but `deleteKek` costs one request (a rewrap of a current ciphertext
+ * none); a batch call one per chunk of `batchSize` items, plus, for `rewrapDeks`, a read of the
+ * key when some item may already be current.
  * @publicApi
  */
 export class VaultTransitService implements IKeyManagementService {
@@ -345,9 +347,10 @@ export class VaultTransitService implements IKeyManagementService {
 
   /**
    * The items of a `rewrapDeks` call: the key's latest version is read first (one request, so
-   * that a rotation by another process is never missed), items already on it come back as they
-   * are, the others are sent chunk by chunk. Should an answer show that the key was rotated
-   * meanwhile, the skipped items are sent too.
+   * that a rotation by another process is never missed — unless no item can be current, see
+   * {@link latestForRewrap}), items already on it come back as they are, the others are sent
+   * chunk by chunk. Should an answer show that the key was rotated meanwhile, the skipped items
+   * are sent too.
    */
   private async rewrapBatch(
     rest: RestSession,
@@ -357,17 +360,11 @@ export class VaultTransitService implements IKeyManagementService {
     options: KmsCallOptions | undefined,
   ): Promise<void> {
     if (pending.length === 0) return;
-    const read = await this.#client.send(
-      rest,
-      { operation: 'rewrapDeks', keyName, method: 'GET', path: `keys/${keyName}` },
-      this.callContext('rewrapDeks', options),
-    );
-    const latest = readKeyVersion('rewrapDeks', read.data, 'latest_version');
-    this.#versions.observe(keyName, latest);
+    const latest = await this.latestForRewrap(rest, keyName, pending, options);
     const skipped: PendingItem[] = [];
     const toSend: PendingItem[] = [];
     for (const item of pending) {
-      if (transitCiphertextVersion(item.text) === latest) {
+      if (latest !== undefined && transitCiphertextVersion(item.text) === latest) {
         results[item.index] = { ok: true, value: ownedFromUtf8(item.text) };
         skipped.push(item);
       } else toSend.push(item);
@@ -375,11 +372,46 @@ export class VaultTransitService implements IKeyManagementService {
     for (const chunk of chunksOf(toSend, this.#options.batchSize)) {
       await this.sendChunk(rest, keyName, chunk, results, REWRAP_DEKS, options);
     }
-    if (skipped.length > 0 && (this.#versions.get(keyName) ?? latest) > latest) {
+    if (latest !== undefined && skipped.length > 0 && (this.#versions.get(keyName) ?? 0) > latest) {
       for (const chunk of chunksOf(skipped, this.#options.batchSize)) {
         await this.sendChunk(rest, keyName, chunk, results, REWRAP_DEKS, options);
       }
     }
+  }
+
+  /**
+   * The key's latest version read from Vault, or undefined when there is nothing to skip: every
+   * item is below the version already known (a lower bound: none can be current, no need to
+   * ask), or the read found no key — then all items go out, and the rewrap's own answer tells a
+   * missing key (KekNotFoundError) from, say, a wrong address prefix.
+   */
+  private async latestForRewrap(
+    rest: RestSession,
+    keyName: string,
+    pending: readonly PendingItem[],
+    options: KmsCallOptions | undefined,
+  ): Promise<number | undefined> {
+    const known = this.#versions.get(keyName);
+    if (
+      known !== undefined &&
+      pending.every((item) => (transitCiphertextVersion(item.text) ?? 0) < known)
+    ) {
+      return undefined;
+    }
+    let read: VaultAnswer;
+    try {
+      read = await this.#client.send(
+        rest,
+        { operation: 'rewrapDeks', keyName, method: 'GET', path: `keys/${keyName}` },
+        this.callContext('rewrapDeks', options),
+      );
+    } catch (error) {
+      if (error instanceof KekNotFoundError) return undefined;
+      throw error;
+    }
+    const latest = readKeyVersion('rewrapDeks', read.data, 'latest_version');
+    this.#versions.observe(keyName, latest);
+    return latest;
   }
 
   /** One request for `chunk`; fills the chunk's slots of `results`. */
