@@ -1,8 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { spawnNode } from './node-child.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const CLI = resolve(ROOT, 'dist/lib/testing/dev-vault-cli.js');
@@ -41,12 +42,7 @@ export async function startDevServer(options: {
 }): Promise<DevServerProcess> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   const args = [CLI, '--port', '0', '--delay-ms', String(options.delayMs ?? 0)];
-  const child: ChildProcess =
-    options.cpu === undefined
-      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] })
-      : spawn('taskset', ['-c', String(options.cpu), process.execPath, ...args], {
-          stdio: ['ignore', 'pipe', 'ignore'],
-        });
+  const child: ChildProcess = spawnNode(args, options.cpu, ['ignore', 'pipe', 'ignore']);
   const kill = (): void => {
     child.kill('SIGKILL');
   };

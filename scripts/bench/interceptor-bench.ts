@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import {
   Injectable,
@@ -12,6 +11,7 @@ import { defer, from, lastValueFrom, type Observable } from 'rxjs';
 import { KmsSessionHost, RestSessionPool, SessionInterceptor } from '@ascetic-ddd/nestjs-kms';
 import { AppModule } from '../../sample/app.module.js';
 import type { DevServerProcess } from './dev-server-process.js';
+import { nodeJson } from './node-child.js';
 
 /**
  * The least an interceptor can do to give a handler a unit of work: run it inside
@@ -78,27 +78,7 @@ function autocannon(
   const require = createRequire(import.meta.url);
   const bin = require.resolve('autocannon/autocannon.js');
   const args = [bin, '--json', '-c', String(connections), '-d', String(seconds), url];
-  return new Promise((resolve, reject) => {
-    const child =
-      cpu === undefined
-        ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] })
-        : spawn('taskset', ['-c', String(cpu), process.execPath, ...args], {
-            stdio: ['ignore', 'pipe', 'ignore'],
-          });
-    let out = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      out += chunk;
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      try {
-        resolve(JSON.parse(out) as AutocannonReport);
-      } catch {
-        reject(new Error(`autocannon exited ${code} without a JSON report`));
-      }
-    });
-  });
+  return nodeJson<AutocannonReport>(args, cpu, 'autocannon');
 }
 
 /**

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { RestSessionPool, VaultTransitService, type KmsTransport } from '@ascetic-ddd/nestjs-kms';
 import type { DevServerProcess } from './dev-server-process.js';
+import { nodeJson } from './node-child.js';
 
 export interface MemoryResult {
   readonly transport: KmsTransport;
@@ -110,25 +110,5 @@ export function measureMemoryInChild(
 ): Promise<MemoryResult> {
   const script = fileURLToPath(new URL('memory-child.js', import.meta.url));
   const args = ['--expose-gc', script, server.address, server.token, String(decrypts), transport];
-  const child =
-    cpu === undefined
-      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
-      : spawn('taskset', ['-c', String(cpu), process.execPath, ...args], {
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      out += chunk;
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      try {
-        resolve(JSON.parse(out) as MemoryResult);
-      } catch {
-        reject(new Error(`the memory measurement exited ${code} without a result`));
-      }
-    });
-  });
+  return nodeJson<MemoryResult>(args, cpu, 'the memory measurement');
 }
