@@ -44,6 +44,7 @@ import {
   transportClients,
   type TransportResult,
 } from './bench/transport-bench.js';
+import { numberOption } from './cli-number.js';
 
 const SUITES = ['transport', 'batch', 'cache', 'interceptor', 'memory'] as const;
 type Suite = (typeof SUITES)[number];
@@ -79,12 +80,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-function number(name: string, value: string, integer: boolean, min: number): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n)))
-    fail(`--${name} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got '${value}'`);
-  return n;
-}
+const number = numberOption(fail);
 
 function parseOptions(argv: string[]): BenchOptions {
   let parsed;

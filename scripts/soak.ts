@@ -28,6 +28,7 @@ import {
   type ISession,
 } from '../lib/index.js';
 import { startTransitDevServer, type TransitDevServer } from '../lib/testing/index.js';
+import { numberOption } from './cli-number.js';
 
 const USAGE = `usage: npm run soak -- [options]
 
@@ -58,12 +59,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-function number(name: string, value: string, integer: boolean, min: number): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n)))
-    fail(`--${name} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got '${value}'`);
-  return n;
-}
+const number = numberOption(fail);
 
 function parseOptions(argv: string[]): SoakOptions {
   let parsed;
