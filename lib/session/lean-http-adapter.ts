@@ -69,8 +69,10 @@ type LeanRequestConfig = InternalAxiosRequestConfig & { readonly [EXCHANGE_TIMEO
 export function createLeanHttpAdapter(
   fallback: AxiosAdapter = axios.getAdapter('http'),
 ): AxiosAdapter {
-  const adapter: AxiosAdapter = (config: LeanRequestConfig) =>
-    leanPathApplies(config) ? sendLean(config) : sendThroughFallback(fallback, config);
+  const adapter: AxiosAdapter = (config: LeanRequestConfig) => {
+    const url = leanUrl(config);
+    return url === undefined ? sendThroughFallback(fallback, config) : sendLean(config, url);
+  };
   Object.defineProperty(adapter, LEAN, { value: true });
   return adapter;
 }
@@ -122,9 +124,10 @@ function exchangeTimeout(config: InternalAxiosRequestConfig, limitMs: number): A
   return new AxiosError(`no answer in ${limitMs} ms`, 'ETIMEDOUT', config);
 }
 
-function leanPathApplies(config: InternalAxiosRequestConfig): boolean {
+/** The full URL of a request the lean path sends exactly as axios would; otherwise undefined. */
+function leanUrl(config: InternalAxiosRequestConfig): string | undefined {
   const { data, responseType, responseEncoding, url } = config;
-  return (
+  if (!(
     config.proxy === false &&
     config.maxRedirects === 0 &&
     config.allowAbsoluteUrls !== false &&
@@ -132,16 +135,18 @@ function leanPathApplies(config: InternalAxiosRequestConfig): boolean {
     (responseEncoding === undefined || /^utf-?8$/i.test(responseEncoding)) &&
     (data === undefined || data === null || typeof data === 'string' || Buffer.isBuffer(data)) &&
     typeof url === 'string' &&
-    HTTP_URL.test(fullUrl(config.baseURL, url)) &&
     !hasCredentials(config.baseURL, url) &&
     (config.signal === undefined ||
       typeof (config.signal as { addEventListener?: unknown }).addEventListener === 'function') &&
     HANDED_TO_AXIOS.every((option) => config[option] === undefined || config[option] === 0)
-  );
+  )) {
+    return undefined;
+  }
+  const full = fullUrl(config.baseURL, url);
+  return HTTP_URL.test(full) ? full : undefined;
 }
 
-async function sendLean(config: LeanRequestConfig): Promise<AxiosResponse> {
-  const url = fullUrl(config.baseURL, config.url as string);
+async function sendLean(config: LeanRequestConfig, url: string): Promise<AxiosResponse> {
   const https = isHttpsUrl(url);
   const body = (config.data ?? undefined) as string | Buffer | undefined;
   const maxBody = config.maxBodyLength ?? -1;
