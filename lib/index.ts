@@ -34,6 +34,7 @@ export type {
   HttpExchangeResponse,
 } from './session/http-exchange.js';
 export { RestSessionPool, type RestSessionPoolOptions } from './session/rest-session-pool.js';
+export type { KmsTlsOptions } from './session/tls-options.js';
 export { CompositeSession } from './session/composite-session.js';
 export { CompositeSessionPool } from './session/composite-session-pool.js';
 export { openSession, type SessionPoolIdentity } from './session/open-session.js';

@@ -15,6 +15,7 @@ import {
   type ResolvedDekCacheOptions,
 } from './providers/vault-transit/dek-cache.js';
 import { Secret } from './secret.js';
+import { resolveTlsOptions } from './session/tls-options.js';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from './key-naming/tenant-key-namer.js';
 
 export const VAULT_KEY_TYPES: readonly VaultKeyType[] = [
@@ -86,6 +87,11 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
       'vaultAddr',
       'must be an absolute http(s) URL without credentials, query or fragment, e.g. http://127.0.0.1:8200',
     );
+  }
+  if (options.tls !== undefined) {
+    if (!/^\s*https:/i.test(vaultAddr))
+      throw invalid('tls', 'needs an https:// vaultAddr (TLS options do nothing over http://)');
+    resolveTlsOptions(options.tls); // reads the PEM files: a bad one fails here, naming it
   }
   const tokenSource = resolveToken(
     vaultToken,

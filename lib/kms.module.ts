@@ -32,7 +32,10 @@ const derivedProviders: Provider[] = [
   {
     provide: RestSessionPool,
     useFactory: (options: KmsModuleOptions) =>
-      new RestSessionPool({ maxSockets: resolveKmsOptions(options).maxSockets }),
+      new RestSessionPool({
+        maxSockets: resolveKmsOptions(options).maxSockets,
+        ...(options.tls === undefined ? {} : { tls: options.tls }),
+      }),
     inject: [KMS_MODULE_OPTIONS],
   },
   {

@@ -2,6 +2,7 @@ import type { TenantId } from './key-management-service.interface.js';
 import type { ISessionPool } from './session.interface.js';
 import type { DekCacheOptions } from '../providers/vault-transit/dek-cache.js';
 import type { RestSessionPool } from '../session/rest-session-pool.js';
+import type { KmsTlsOptions } from '../session/tls-options.js';
 
 /** Returns the current Vault token (e.g. read from a Vault Agent sink). @publicApi */
 export type VaultTokenProvider = () => string | Promise<string>;
@@ -134,6 +135,15 @@ export interface KmsModuleOptions {
    * @default 'http-service'
    */
   readonly transport?: KmsTransport;
+  /**
+   * TLS settings of the module's connections to Vault (needs an `https://` `vaultAddr`): `ca`
+   * to trust a private CA, `cert` + `key` for mutual TLS, `servername`, and
+   * `rejectUnauthorized` (`false` is unsafe, development only). PEM text or file paths, read at
+   * startup. Applies to the module's REST pool; a pool built by hand takes it as
+   * `new RestSessionPool({ tls })`. See the README section "TLS".
+   * @default Node's defaults: built-in CAs, no client certificate, full verification
+   */
+  readonly tls?: KmsTlsOptions;
   /**
    * Builds the pool that sessions (and {@link SessionInterceptor}'s units of work) come from,
    * given the module's REST pool. Use it to put your database in the same unit of work:

@@ -2,7 +2,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { HttpService } from '@nestjs/axios';
-import type { OnApplicationShutdown } from '@nestjs/common';
+import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import axios, { type AxiosError, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
 import type { ISession, ISessionPool } from '../interfaces/session.interface.js';
 import {
@@ -15,6 +15,7 @@ import { createLeanHttpAdapter, fullUrl } from './lean-http-adapter.js';
 import { openSession } from './open-session.js';
 import { RestSession } from './rest-session.js';
 import { createSessionSignals, type SessionSignals } from './session-signals.js';
+import { resolveTlsOptions, type KmsTlsOptions } from './tls-options.js';
 
 /** @publicApi */
 export interface RestSessionPoolOptions {
@@ -25,6 +26,13 @@ export interface RestSessionPoolOptions {
   readonly maxSockets?: number;
   /** Name used in signals. @default 'rest' */
   readonly name?: string;
+  /**
+   * TLS settings of the `https.Agent` (CA, client certificate for mutual TLS, server name,
+   * verification); PEM text or file paths, read here. Invalid ones throw a
+   * `KmsConfigurationError` naming the field.
+   * @default Node's defaults (built-in CAs, no client certificate, full verification)
+   */
+  readonly tls?: KmsTlsOptions;
 }
 
 /**
@@ -51,7 +59,10 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
     const maxSockets = options.maxSockets ?? 32;
     this.name = options.name ?? 'rest';
     this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
-    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets });
+    const tls = options.tls === undefined ? undefined : resolveTlsOptions(options.tls);
+    if (tls?.rejectUnauthorized === false) warnUnverifiedTls(this.name);
+    // A secure context, not PEM options: the agent keeps its options, and they would hold the key.
+    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets, ...tls });
     const instance = axios.create({
       httpAgent: this.httpAgent,
       httpsAgent: this.httpsAgent,
@@ -163,6 +174,15 @@ export class RestSessionPool implements ISessionPool, OnApplicationShutdown {
       durationMs: performance.now() - started,
     });
   }
+}
+
+/** Once per pool: `tls.rejectUnauthorized: false` turns off what TLS is there for. */
+function warnUnverifiedTls(pool: string): void {
+  new Logger('RestSessionPool').warn(
+    `Pool "${pool}": tls.rejectUnauthorized is false — Vault's certificate is not verified, so ` +
+      'anyone on the network path can impersonate Vault and read the token and plaintext DEKs. ' +
+      'Development only; trust the server with tls.ca instead.',
+  );
 }
 
 function describeRequest(config: InternalAxiosRequestConfig): { method: string; path: string } {

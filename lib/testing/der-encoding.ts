@@ -102,7 +102,6 @@ export function derUtf8String(text: string): Buffer {
  */
 export function derTime(date: Date): Buffer {
   const year = date.getUTCFullYear();
-  const two = (n: number): string => String(n).padStart(2, '0');
   const rest =
     two(date.getUTCMonth() + 1) +
     two(date.getUTCDate()) +
@@ -113,6 +112,10 @@ export function derTime(date: Date): Buffer {
   if (year >= 1950 && year < 2050)
     return derTlv(0x17, Buffer.from(two(year % 100) + rest, 'ascii'));
   return derTlv(0x18, Buffer.from(String(year).padStart(4, '0') + rest, 'ascii'));
+}
+
+function two(n: number): string {
+  return String(n).padStart(2, '0');
 }
 
 /** `[n] EXPLICIT`: a constructed context-specific tag around one encoded value. */
@@ -131,12 +134,15 @@ export function ipAddressBytes(address: string): Buffer {
   if (!isIPv6(address) || address.includes('.'))
     throw new RangeError(`not an IPv4 or plain IPv6 address: ${address}`);
   const [head = '', tail] = address.split('::') as [string, string | undefined];
-  const groups = (part: string): number[] =>
-    part === '' ? [] : part.split(':').map((group) => Number.parseInt(group, 16));
   const left = groups(head);
   const right = tail === undefined ? [] : groups(tail);
   const middle = Array.from({ length: 8 - left.length - right.length }, () => 0);
   const bytes = Buffer.alloc(16);
   [...left, ...middle, ...right].forEach((group, i) => bytes.writeUInt16BE(group, i * 2));
   return bytes;
+}
+
+/** The 16-bit groups of one side of an IPv6 address's `::`. */
+function groups(part: string): number[] {
+  return part === '' ? [] : part.split(':').map((group) => Number.parseInt(group, 16));
 }

@@ -5,6 +5,7 @@ export {
   type TransitDevServerRequest,
 } from './transit-dev-server.js';
 export type { DevServerTokenOptions } from './dev-server-tokens.js';
+export type { TransitDevServerTls, TransitDevServerTlsOptions } from './dev-server-tls.js';
 export type {
   DevServerDelayFault,
   DevServerFault,

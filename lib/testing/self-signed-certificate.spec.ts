@@ -1,9 +1,4 @@
-import {
-  X509Certificate,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-} from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { derInteger, derNamedBits, derOid, derTime, ipAddressBytes } from './der-encoding.js';
 import { createSelfSignedCertificate, issueCertificate } from './self-signed-certificate.js';

@@ -115,9 +115,11 @@ function buildCertificate(
   return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
 }
 
+function attribute(oid: string, value: string): Buffer {
+  return derSet(derSequence(derOid(oid), derUtf8String(value)));
+}
+
 function name(commonName: string): Buffer {
-  const attribute = (oid: string, value: string): Buffer =>
-    derSet(derSequence(derOid(oid), derUtf8String(value)));
   return derSequence(
     attribute(OID.organization, ORGANIZATION),
     attribute(OID.commonName, commonName),

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TransitEngine } from '../engine/transit-engine.js';
@@ -27,6 +27,12 @@ import {
 import { MethodShimConnection, ORIGINAL_METHOD_HEADER } from './http-method-shim.js';
 import { successEnvelope, type DevAnswer } from './dev-server-answer.js';
 import { DevServerStateFile } from './dev-server-state-file.js';
+import {
+  DevServerTls,
+  createDevHttpServer,
+  type TransitDevServerTls,
+  type TransitDevServerTlsOptions,
+} from './dev-server-tls.js';
 import { sysHealth } from './dev-server-health.js';
 import { tokenRoutes } from './dev-server-token-routes.js';
 import {
@@ -77,6 +83,15 @@ export interface TransitDevServerOptions {
    * @default none: keys live in memory only and are lost on close
    */
   readonly stateFile?: string;
+  /**
+   * HTTPS mode: `true` (or options) generates a CA and a server certificate issued by it at start
+   * (EC P-256, valid for `127.0.0.1`, `localhost` and the listening host), serves HTTPS, and
+   * exposes the CA as {@link TransitDevServer.tls} for clients to trust. With
+   * `{ requireClientCert: true }` it requires a client certificate from that CA (mutual TLS) and
+   * issues one. Development only: the keys live in memory for the server's lifetime.
+   * @default false (plain HTTP)
+   */
+  readonly tls?: boolean | TransitDevServerTlsOptions;
 }
 
 /**
@@ -124,6 +139,11 @@ export interface TransitDevServer {
    * got none, in the order it was dropped.
    */
   readonly requests: readonly TransitDevServerRequest[];
+  /**
+   * In HTTPS mode ({@link TransitDevServerOptions.tls}): the CA to trust, the client certificate
+   * and key (mutual TLS), and a count of TLS connections; `undefined` over plain HTTP.
+   */
+  readonly tls: TransitDevServerTls | undefined;
   /** Mints a token with the given capabilities and TTL (vault-transit-api §1.5, §8.2–8.3). */
   createToken(options?: DevServerTokenOptions): string;
   /** Revokes a token: it then answers 403 like an unknown token. */
@@ -212,7 +232,11 @@ export async function startDevServer(
   const requestTimeout = timeouts.requestTimeout ?? 300_000;
   const headersTimeout = timeouts.headersTimeout ?? Math.min(60_000, requestTimeout || 60_000);
   const shortest = Math.min(...[headersTimeout, requestTimeout].filter((ms) => ms > 0));
-  const server = createServer(
+  const tls = options.tls
+    ? new DevServerTls(options.tls === true ? {} : options.tls, options.host ?? '127.0.0.1')
+    : undefined;
+  const server = createDevHttpServer(
+    tls,
     {
       headersTimeout,
       requestTimeout,
@@ -508,18 +532,27 @@ export async function startDevServer(
   const sockets = new Set<Socket>();
   // The TCP socket under each shim, for a `reset` fault.
   const rawSockets = new WeakMap<Duplex, Socket>();
-  const [connectionListener] = server.listeners('connection') as ((socket: Duplex) => void)[];
+  // In HTTPS mode the HTTP layer gets the TLS sockets ('secureConnection'); the TCP sockets under
+  // them are tracked too, so close() also ends connections still in their handshake.
+  const httpEvent = tls ? 'secureConnection' : 'connection';
+  const [connectionListener] = server.listeners(httpEvent) as ((socket: Duplex) => void)[];
   if (!connectionListener) throw new Error('http.Server has no connection listener');
-  server.removeAllListeners('connection');
+  server.removeAllListeners(httpEvent);
   const shimOptions = { headersTimeout, lingerTimeout: timeouts.lingerTimeout ?? 500 };
-  server.on('connection', (socket: Socket) => {
+  const track = (socket: Socket): void => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+  };
+  if (tls) server.on('connection', track);
+  server.on(httpEvent, (socket: Socket) => {
+    if (tls) tls.connected();
+    else track(socket);
     // What Node's HTTP server does to the sockets it is given (its `noDelay` option), which the
     // shim hides from it: small writes (a slow body's pieces) go out at once.
     socket.setNoDelay(true);
     const shim = new MethodShimConnection(socket, shimOptions);
-    rawSockets.set(shim, socket);
+    // Over TLS, the reset goes to the TCP socket under the TLS one.
+    rawSockets.set(shim, (Reflect.get(socket, '_parent') as Socket | undefined) ?? socket);
     connectionListener.call(server, shim);
   });
   await new Promise<void>((resolve, reject) => {
@@ -537,9 +570,10 @@ export async function startDevServer(
   const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
 
   return {
-    address: `http://${host}:${bound.port}`,
+    address: `${tls ? 'https' : 'http'}://${host}:${bound.port}`,
     token: rootToken,
     requests,
+    tls,
     createToken: (tokenOptions) => tokens.create(tokenOptions),
     revokeToken: (token) => tokens.revoke(token),
     setSealed: (value) => {
