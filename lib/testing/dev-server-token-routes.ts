@@ -37,15 +37,15 @@ function lookupSelf(token: DevServerToken): DevAnswer {
     accessor: token.accessor,
     creation_time: Math.floor(token.issuedAt / 1000),
     creation_ttl: token.ttlSeconds,
-    display_name: token.root ? 'root' : 'token',
+    display_name: token.root ? 'root' : (token.origin?.displayName ?? 'token'),
     entity_id: '',
     expire_time: token.expiresAt === undefined ? null : new Date(token.expiresAt).toISOString(),
-    explicit_max_ttl: 0,
+    explicit_max_ttl: token.maxTtlSeconds,
     id: token.id,
-    meta: null,
+    meta: token.origin?.meta ?? null,
     num_uses: 0,
     orphan: true,
-    path: token.root ? 'auth/token/root' : 'auth/token/create',
+    path: token.root ? 'auth/token/root' : (token.origin?.path ?? 'auth/token/create'),
     policies: token.policies,
     renewable: token.renewable,
     ttl,
@@ -56,7 +56,9 @@ function lookupSelf(token: DevServerToken): DevAnswer {
 
 /**
  * `increment` (seconds or a duration) asks for a TTL; none or 0 renews for the token's TTL,
- * which also caps it (sdk/framework/lease.go CalculateTTL), with Vault's warning.
+ * which also caps it (sdk/framework/lease.go CalculateTTL), with Vault's warning. A max TTL
+ * caps it further at the time left until `issuedAt + maxTtl` (Go truncates to whole seconds in
+ * `lease_duration`; the token itself ends exactly at its max TTL).
  */
 function renewSelf(token: DevServerToken, data: Record<string, unknown>): DevAnswer {
   const { values, warnings } = parseFields(data, RENEW_FIELDS);
@@ -71,13 +73,26 @@ function renewSelf(token: DevServerToken, data: Record<string, unknown>): DevAns
     );
     ttl = token.ttlSeconds;
   }
-  token.expiresAt = Date.now() + ttl * 1000;
+  const now = Date.now();
+  let expiresAt = now + ttl * 1000;
+  if (token.maxTtlSeconds > 0) {
+    const endsAt = token.issuedAt + token.maxTtlSeconds * 1000;
+    if (expiresAt > endsAt) {
+      const left = Math.max(0, Math.floor((endsAt - now) / 1000));
+      warnings.push(
+        `TTL of "${formatDuration(ttl)}" exceeded the effective max_ttl of "${formatDuration(left)}"; TTL value is capped accordingly`,
+      );
+      ttl = left;
+      expiresAt = endsAt;
+    }
+  }
+  token.expiresAt = expiresAt;
   const auth = {
     client_token: token.id,
     accessor: token.accessor,
     policies: token.policies,
     token_policies: token.policies,
-    metadata: null,
+    metadata: token.origin?.meta ?? null,
     lease_duration: ttl,
     renewable: true,
     entity_id: '',

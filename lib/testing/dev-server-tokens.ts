@@ -9,6 +9,21 @@ export interface DevServerTokenOptions {
   readonly ttlSeconds?: number;
   /** Whether `auth/token/renew-self` may extend it. @default true when ttlSeconds > 0 */
   readonly renewable?: boolean;
+  /**
+   * Lifetime in seconds, counted from creation, that no renewal can extend (Vault's max TTL);
+   * 0 means no limit beyond `ttlSeconds` per renewal.
+   * @default 0
+   */
+  readonly maxTtlSeconds?: number;
+}
+
+/** How a token came to be, as `lookup-self` reports it. Internal: set by the login routes. */
+export interface DevServerTokenOrigin {
+  /** e.g. `auth/approle/login`. */
+  readonly path: string;
+  /** e.g. `approle`. */
+  readonly displayName: string;
+  readonly meta: Readonly<Record<string, string>>;
 }
 
 export interface DevServerToken {
@@ -21,6 +36,9 @@ export interface DevServerToken {
   readonly renewable: boolean;
   readonly issuedAt: number;
   expiresAt: number | undefined; // epoch ms
+  /** Seconds after `issuedAt` past which no renewal extends the token; 0 for no such limit. */
+  readonly maxTtlSeconds: number;
+  readonly origin: DevServerTokenOrigin | undefined;
 }
 
 const ALL: readonly Capability[] = ['create', 'read', 'update', 'delete', 'list'];
@@ -44,12 +62,18 @@ export class DevServerTokens {
       renewable: false,
       issuedAt: Date.now(),
       expiresAt: undefined,
+      maxTtlSeconds: 0,
+      origin: undefined,
     });
   }
 
-  create(options: DevServerTokenOptions = {}): string {
+  create(options: DevServerTokenOptions = {}, origin?: DevServerTokenOrigin): string {
     const id = newTokenId();
     const ttlSeconds = options.ttlSeconds ?? 0;
+    const maxTtlSeconds = options.maxTtlSeconds ?? 0;
+    const now = Date.now();
+    const ttlMs =
+      maxTtlSeconds > 0 ? Math.min(ttlSeconds, maxTtlSeconds) * 1000 : ttlSeconds * 1000;
     this.tokens.set(id, {
       id,
       accessor: randomBytes(12).toString('base64url'),
@@ -58,8 +82,10 @@ export class DevServerTokens {
       policies: ['default', 'transit'],
       ttlSeconds,
       renewable: options.renewable ?? ttlSeconds > 0,
-      issuedAt: Date.now(),
-      expiresAt: ttlSeconds > 0 ? Date.now() + ttlSeconds * 1000 : undefined,
+      issuedAt: now,
+      expiresAt: ttlSeconds > 0 ? now + ttlMs : undefined,
+      maxTtlSeconds,
+      origin,
     });
     return id;
   }

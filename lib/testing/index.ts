@@ -5,6 +5,13 @@ export {
   type TransitDevServerRequest,
 } from './transit-dev-server.js';
 export type { DevServerTokenOptions } from './dev-server-tokens.js';
+export type {
+  DevServerAppRole,
+  DevServerAppRoleOptions,
+  DevServerKubernetesRoleOptions,
+  DevServerLogin,
+  DevServerLoginTokenOptions,
+} from './dev-server-auth-methods.js';
 export type { TransitDevServerTls, TransitDevServerTlsOptions } from './dev-server-tls.js';
 export type {
   DevServerDelayFault,

@@ -36,6 +36,13 @@ import {
 import { sysHealth } from './dev-server-health.js';
 import { tokenRoutes } from './dev-server-token-routes.js';
 import {
+  DevServerAuthMethods,
+  type DevServerAppRole,
+  type DevServerAppRoleOptions,
+  type DevServerKubernetesRoleOptions,
+  type DevServerLogin,
+} from './dev-server-auth-methods.js';
+import {
   DevServerFaultQueue,
   FaultTimers,
   afterDelay,
@@ -83,6 +90,16 @@ export interface TransitDevServerOptions {
    * @default none: keys live in memory only and are lost on close
    */
   readonly stateFile?: string;
+  /**
+   * A namespace every request but `sys/health` must name in `X-Vault-Namespace` (compared
+   * without leading or trailing `/`): the mount, the login methods and every token but the root
+   * token live in it. A request for another namespace is answered as Vault answers a path that
+   * does not exist in the root namespace: 403 `permission denied` without a token or for a login,
+   * 403 `invalid token` for a token of the namespace, 404 `no handler for route` for the root
+   * token (whose `auth/token/*` still works).
+   * @default none: the header is echoed and ignored, as by Vault Community Edition
+   */
+  readonly namespace?: string;
   /**
    * HTTPS mode: `true` (or options) generates a CA and a server certificate issued by it at start
    * (EC P-256, valid for `127.0.0.1`, `localhost` and the listening host), serves HTTPS, and
@@ -148,6 +165,15 @@ export interface TransitDevServer {
   createToken(options?: DevServerTokenOptions): string;
   /** Revokes a token: it then answers 403 like an unknown token. */
   revokeToken(token: string): void;
+  /**
+   * Adds an AppRole role (enabling `auth/<mount>/login`) and returns its role id and secret id.
+   * Its logins issue renewable tokens with the role's TTL and max TTL.
+   */
+  addAppRole(options: DevServerAppRoleOptions): DevServerAppRole;
+  /** Adds or replaces a Kubernetes role (enabling `auth/<mount>/login`) accepting the given JWTs. */
+  setKubernetesRole(options: DevServerKubernetesRoleOptions): void;
+  /** Every successful login so far, in order. */
+  readonly logins: readonly DevServerLogin[];
   /** Sealed: every request but `sys/health` answers 503 "Vault is sealed"; health answers 503. */
   setSealed(sealed: boolean): void;
   /**
@@ -201,7 +227,8 @@ interface Exchange {
  * §11), backed by the same engine as `InMemoryKeyManagementService`. Any Vault client works
  * against it unchanged. Implemented: keys (create, read, list, delete, config, rotate, trim),
  * encrypt, decrypt, rewrap, datakey (single and batch), `sys/health`, `auth/token/lookup-self`,
- * `auth/token/renew-self`. Symmetric key types only.
+ * `auth/token/renew-self`, `auth/<mount>/login` for AppRole and Kubernetes roles. Symmetric key
+ * types only.
  * @publicApi
  */
 export function startTransitDevServer(
@@ -222,6 +249,8 @@ export async function startDevServer(
       : DevServerStateFile.open(options.stateFile, engine);
   const rootToken = options.token ?? newTokenId();
   const tokens = new DevServerTokens(rootToken);
+  const authMethods = new DevServerAuthMethods(tokens);
+  const requiredNamespace = options.namespace?.replace(/^\/+|\/+$/g, '');
   const mount = options.mount ?? 'transit';
   const maxRequestBytes = options.maxRequestBytes ?? 33_554_432;
   const requests: TransitDevServerRequest[] = [];
@@ -369,7 +398,16 @@ export async function startDevServer(
     if (write && logicalPath.endsWith('/')) {
       return answer(res, exchange, 400, { errors: ["cannot write to a path ending in '/'"] });
     }
-    const token = tokens.find(tokenOf(req));
+    const inNamespace =
+      requiredNamespace === undefined ||
+      (namespace ?? '').replace(/^\/+|\/+$/g, '') === requiredNamespace;
+    // Login paths need no token (outside the namespace they do not exist).
+    if (inNamespace && authMethods.isLogin(logicalPath)) {
+      return reply(res, exchange, authMethods.login(operation, logicalPath, data ?? {}));
+    }
+    const found = tokens.find(tokenOf(req));
+    // Outside the required namespace only the root token exists.
+    const token = inNamespace || found?.root ? found : undefined;
     if (!token) {
       const presented = tokenOf(req) !== undefined;
       return answer(res, exchange, 403, {
@@ -385,7 +423,7 @@ export async function startDevServer(
       return reply(res, exchange, tokenRoutes(operation, inside, data ?? {}, token));
     }
     const mountPrefix = `${mount}/`;
-    if (logicalPath !== mount && !logicalPath.startsWith(mountPrefix)) {
+    if (!inNamespace || (logicalPath !== mount && !logicalPath.startsWith(mountPrefix))) {
       if (!token.root) return answer(res, exchange, 403, { errors: [ACL_DENIED] });
       return answer(res, exchange, 404, {
         errors: [`no handler for route "${logicalPath}". route entry not found.`],
@@ -576,6 +614,9 @@ export async function startDevServer(
     tls,
     createToken: (tokenOptions) => tokens.create(tokenOptions),
     revokeToken: (token) => tokens.revoke(token),
+    addAppRole: (roleOptions) => authMethods.addAppRole(roleOptions),
+    setKubernetesRole: (roleOptions) => authMethods.setKubernetesRole(roleOptions),
+    logins: authMethods.logins,
     setSealed: (value) => {
       sealed = value;
     },
