@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
@@ -204,12 +205,36 @@ describe('the migration guide: node-vault calls and their replacements', () => {
       (error: nodeVault.ApiResponseError) => {
         const { statusCode, body } = error.response;
         if (statusCode === 400 && body.errors[0] === 'encryption key not found') return 'no key';
-        if (statusCode === 503 || statusCode >= 500) return 'try again later';
+        if (statusCode >= 500) return 'try again later'; // 503: sealed
         throw error;
       },
     );
 
     expect(outcome).toBe('no key');
+  });
+
+  it('node-vault’s failures carry the token and its debug log the plaintext; the library’s do not', async () => {
+    const logged: unknown[] = [];
+    const vault = nodeVault({
+      endpoint: vaultAddr,
+      token: vaultToken,
+      debug: (...args: unknown[]) => logged.push(args),
+    });
+    const dek = randomBytes(32);
+    await vault.write('transit/encrypt/tenant-42', { plaintext: dek.toString('base64') });
+    expect(inspect(logged, { depth: Infinity })).toContain(dek.toString('base64'));
+    const kms = newService();
+    await devVault.close();
+    const oldError = await vault
+      .write('transit/encrypt/tenant-42', { plaintext: dek.toString('base64') })
+      .catch((error: unknown) => error);
+    expect(inspect(oldError, { depth: Infinity })).toContain(vaultToken);
+    const newError = await pool
+      .session((s) => kms.encryptDek(s, 42, dek))
+      .catch((error: unknown) => error);
+    expect(newError).toMatchObject({ name: 'KmsUnavailableError', reason: 'network' });
+    expectNoSecrets(newError, [vaultToken, dek]);
+    devVault = await startTransitDevServer(); // for afterEach
   });
 
   it('after: typed errors, decided by class', async () => {
@@ -436,7 +461,9 @@ describe('the migration guide: test doubles instead of mocking node-vault', () =
       const kms = moduleRef.get<IKeyManagementService>(KEY_MANAGEMENT_SERVICE);
       const sessions = moduleRef.get(KmsSessionHost);
       const { dek, encryptedDek } = await sessions.withSession((s) => kms.generateDek(s, 1));
-      expect((await sessions.withSession((s) => kms.decryptDek(s, 1, encryptedDek))).equals(dek));
+      expect(
+        (await sessions.withSession((s) => kms.decryptDek(s, 1, encryptedDek))).equals(dek),
+      ).toBe(true);
       await moduleRef.close();
 
       const memory = new InMemoryKeyManagementService();

@@ -68,12 +68,13 @@ async function rotateRewrapRetire(
   tenantId: string,
   stored: Buffer[],
 ): Promise<number> {
-  await kms.rotateKek(session, tenantId);
+  const latest = await kms.rotateKek(session, tenantId);
   const results = await kms.rewrapDeks(session, tenantId, stored);
   results.forEach((result, i) => {
     if (result.ok) stored[i] = result.value; // UPDATE … SET encrypted_dek = new WHERE encrypted_dek = old
   });
-  const lowest = Math.min(...stored.map(kekVersionOf));
+  // A DEK that failed to rewrap keeps its old version, and so keeps that version decrypting.
+  const lowest = Math.min(latest, ...stored.map(kekVersionOf));
   if (lowest > 1) await kms.retireKekVersions(session, tenantId, lowest);
   return lowest;
 }
@@ -102,6 +103,25 @@ describe('runbook: rotate → rewrap → retire', () => {
     // The rewrap job could not repair it now either.
     const [rewrap] = await pool.session((s) => kms.rewrapDeks(s, 'acme', [kept]));
     expect(rewrap?.ok === false && rewrap.error).toBeInstanceOf(KmsDecryptionError);
+  });
+
+  it('the job on a tenant with nothing stored retires below the new version', async () => {
+    const kms = service();
+    await pool.session((s) => kms.generateDek(s, 'acme'));
+    expect(await pool.session((s) => rotateRewrapRetire(kms, s, 'acme', []))).toBe(2);
+  });
+
+  it('the job keeps a version that a failed item still uses', async () => {
+    const kms = service();
+    const { encryptedDek } = await pool.session((s) => kms.generateDek(s, 'acme'));
+    const foreign = await pool.session((s) => kms.generateDek(s, 'globex'));
+    // A bad row: another tenant's wrapped DEK (v1), which Vault refuses to rewrap for acme.
+    const stored = [encryptedDek, foreign.encryptedDek];
+    expect(await pool.session((s) => rotateRewrapRetire(kms, s, 'acme', stored))).toBe(1);
+    expect(stored.map(kekVersionOf)).toEqual([2, 1]);
+    await expect(pool.session((s) => kms.decryptDek(s, 'acme', encryptedDek))).resolves.toEqual(
+      expect.any(Buffer),
+    );
   });
 
   it('retire below the lowest stored version: a DEK the rewrap missed keeps decrypting', async () => {
