@@ -90,6 +90,9 @@ export const messages = {
   redirected: (operation: string, status: number): string =>
     `Vault answered ${operation} with a redirect (HTTP ${status}): vaultAddr points at a standby ` +
     'node or a redirecting proxy. Point it at the active node or the cluster address.',
+  redirectRefused: (operation: string, status: number, target: string, why: string): string =>
+    `Vault answered ${operation} with a redirect (HTTP ${status}) to ${target} that was not ` +
+    `followed: ${why}. Check the cluster's api_addr, or point vaultAddr at the active node.`,
   unavailable: (operation: string, detail: string): string =>
     `Vault is unavailable for ${operation}: ${detail}. The call may succeed if retried later.`,
   timeout: (operation: string, ms: number): string =>

@@ -5,6 +5,7 @@ export {
   type TransitDevServerRequest,
 } from './transit-dev-server.js';
 export type { DevServerTokenOptions } from './dev-server-tokens.js';
+export type { TransitDevServerStandby } from './dev-server-standby.js';
 export type {
   DevServerAppRole,
   DevServerAppRoleOptions,

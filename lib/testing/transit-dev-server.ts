@@ -34,6 +34,12 @@ import {
   type TransitDevServerTlsOptions,
 } from './dev-server-tls.js';
 import { sysHealth } from './dev-server-health.js';
+import {
+  resolveStandby,
+  standbyLocation,
+  type ResolvedStandby,
+  type TransitDevServerStandby,
+} from './dev-server-standby.js';
 import { tokenRoutes } from './dev-server-token-routes.js';
 import {
   DevServerAuthMethods,
@@ -69,6 +75,13 @@ export interface TransitDevServerOptions {
    * @default 33554432 (32 MiB, Vault's default)
    */
   readonly maxRequestBytes?: number;
+  /**
+   * Starts as a standby node of an HA cluster: `sys/health` answers 429 (473 as a performance
+   * standby) and every other API request `307` to the active node, path and query kept (see
+   * {@link TransitDevServerStandby}). Switch at run time with {@link TransitDevServer.setStandby}.
+   * @default undefined (the active node)
+   */
+  readonly standby?: TransitDevServerStandby;
   /**
    * Persists the keys to this JSON file, so they survive a restart (e.g. next to a development
    * database file). At start an existing file is loaded and every key restored exactly (versions,
@@ -177,6 +190,17 @@ export interface TransitDevServer {
   /** Sealed: every request but `sys/health` answers 503 "Vault is sealed"; health answers 503. */
   setSealed(sealed: boolean): void;
   /**
+   * Makes the server a standby (redirecting API requests to `standby.activeAddress`, see
+   * {@link TransitDevServerOptions.standby}), or the active node again with `undefined`. Throws a
+   * TypeError for a malformed setting.
+   */
+  setStandby(standby: TransitDevServerStandby | undefined): void;
+  /**
+   * Not initialised: `sys/health` answers 501 (`initialized: false`, sealed) and every other
+   * request 503 "Vault is sealed", as an uninitialised Vault does. Keys are kept.
+   */
+  setInitialized(initialized: boolean): void;
+  /**
    * Queues a fault for the next `fault.times` (default 1) requests matching `fault.match`
    * (default: any request, `sys/health` included). A request takes the first queued fault it
    * matches, in the order they were injected, and at most one; a fault used up leaves the queue.
@@ -257,6 +281,8 @@ export async function startDevServer(
   const faults = new DevServerFaultQueue();
   const faultTimers = new FaultTimers();
   let sealed = false;
+  let initialized = true;
+  let standby: ResolvedStandby | undefined = resolveStandby(options.standby);
 
   const requestTimeout = timeouts.requestTimeout ?? 300_000;
   const headersTimeout = timeouts.headersTimeout ?? Math.min(60_000, requestTimeout || 60_000);
@@ -338,9 +364,17 @@ export async function startDevServer(
     const query = parseGoQuery(target.rawQuery);
     let logicalPath = target.path.slice('/v1/'.length);
     // A `sealed` fault answers this one request as a sealed Vault would.
-    const sealedNow = sealed || exchange.fault?.kind === 'sealed';
-    if (logicalPath === 'sys/health')
-      return reply(res, exchange, sysHealth(exchange.method, query, sealedNow, clusterId));
+    const sealedNow = sealed || !initialized || exchange.fault?.kind === 'sealed';
+    if (logicalPath === 'sys/health') {
+      const node = standby && (standby.performance ? 'performance' : 'standby');
+      const state = { initialized, sealed: sealedNow, standby: node } as const;
+      return reply(res, exchange, sysHealth(exchange.method, query, state, clusterId));
+    }
+    // A standby without request forwarding sends every other API request to the active node.
+    if (standby && !sealedNow) {
+      const location = standbyLocation(standby, target.escapedPath, target.rawQuery);
+      return standbyRedirect(res, exchange, location);
+    }
 
     // Vault's HTTP layer (http/logical.go) resolves the operation and parses the body before the
     // core checks the seal, the trailing slash and the token, in that order.
@@ -499,6 +533,13 @@ export async function startDevServer(
     deliver(res, exchange, 301, body);
   }
 
+  /** A standby's `307` (Vault's respondStandby): `Location` set, no body, no content type. */
+  function standbyRedirect(res: ServerResponse, exchange: Exchange, location: string): void {
+    res.setHeader('Cache-Control', 'no-store'); // Vault's generic handler sets it on every answer
+    res.setHeader('Location', location);
+    deliver(res, exchange, 307, undefined);
+  }
+
   /** Go's server answer to a request target it cannot parse; no handler (nor Vault) runs. */
   function badRequest(res: ServerResponse, exchange: Exchange): void {
     res.setHeader('Content-Type', 'text/plain; charset=utf-8');
@@ -619,6 +660,12 @@ export async function startDevServer(
     logins: authMethods.logins,
     setSealed: (value) => {
       sealed = value;
+    },
+    setStandby: (value) => {
+      standby = resolveStandby(value);
+    },
+    setInitialized: (value) => {
+      initialized = value;
     },
     injectFault: (fault) => faults.inject(fault),
     clearFaults: () => faults.clear(),

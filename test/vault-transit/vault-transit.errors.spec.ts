@@ -194,9 +194,10 @@ const CASES: Case[] = [
     setup: KmsConfigurationError,
   },
   {
-    name: '307 standby redirect',
+    // 307s are followed (a standby's redirect), at most 3 hops: a loop is a configuration error.
+    name: '307 redirect loop',
     respond: (_req, res) => {
-      res.writeHead(307, { Location: 'http://127.0.0.1:1/v1/x' });
+      res.writeHead(307, { Location: '/v1/redirect-loop' });
       res.end();
     },
     type: KmsConfigurationError,

@@ -11,10 +11,10 @@ import type { RestSession } from '../../session/rest-session.js';
 import type { AxiosRequestConfig, AxiosResponse } from 'axios';
 import type { CallContext } from './call-context.js';
 import { CircuitBreaker, NO_BREAKER } from './circuit-breaker.js';
-import { observeAttempt } from './kms-signals.js';
 import { RequestSlots } from './request-slots.js';
 import { parseRetryAfter, RetryPolicy, type Repeatable } from './retry-policy.js';
 
+import { redirectTarget } from './vault-redirect.js';
 export type VaultMethod = 'GET' | 'POST' | 'DELETE';
 
 export interface VaultRequest {
@@ -88,7 +88,6 @@ export class VaultTransitClient {
    */
   async send(rest: RestSession, request: VaultRequest, call: CallContext): Promise<VaultAnswer> {
     let tokenRefreshed = false;
-    let exchanges = 0; // requests sent, a resend with a refreshed token included
     for (let attempt = 1; ; attempt += 1) {
       call.assertCanContinue();
       const ticket = this.breaker?.admit(request.operation) ?? NO_BREAKER;
@@ -100,8 +99,7 @@ export class VaultTransitClient {
       try {
         token = await this.token(call);
         sending = true;
-        exchanges += 1;
-        const answer = await this.observedExchange(rest, request, call, token, ticket, exchanges);
+        const answer = await this.exchange(rest, request, call, token, ticket.maxAttemptMs);
         if (answer.status >= 500) {
           ticket.failed();
         } else {
@@ -159,32 +157,6 @@ export class VaultTransitClient {
     return source.dynamic ? call.race(source.current()) : source.current();
   }
 
-  /** {@link exchange}, as one attempt of the current observed call (see kms-signals). */
-  private observedExchange(
-    rest: RestSession,
-    request: VaultRequest,
-    call: CallContext,
-    token: Secret,
-    ticket: { readonly maxAttemptMs?: number },
-    attempt: number,
-  ): Promise<VaultExchange> {
-    return observeAttempt(
-      () => {
-        const path = `/v1/${request.outsideMount ? '' : `${this.options.mount}/`}${request.path}`;
-        const query = path.indexOf('?');
-        return {
-          method: request.method,
-          path: query === -1 ? path : path.slice(0, query),
-          keyName: request.keyName,
-          mountPath: request.outsideMount ? undefined : request.path.split('?')[0],
-          vaultAddr: this.options.vaultAddr,
-          attempt,
-        };
-      },
-      () => this.exchange(rest, request, call, token, ticket.maxAttemptMs),
-    );
-  }
-
   /** The typed error for a non-2xx exchange. */
   classify(request: VaultRequest, answer: VaultExchange): Error {
     return classifyVaultError({
@@ -224,8 +196,7 @@ export class VaultTransitClient {
         () => call.abortedError(),
       );
       leave = typeof slot === 'function' ? slot : await slot;
-      const leftMs = Math.max(1, Math.ceil(limitMs - (performance.now() - waitStarted)));
-      const outgoing: Outgoing = {
+      let outgoing: Outgoing = {
         method: request.method,
         url: (request.outsideMount ? this.v1Url : this.mountUrl) + request.path,
         headers: request.body
@@ -233,10 +204,20 @@ export class VaultTransitClient {
           : { 'X-Vault-Token': secret.reveal() },
         ...(request.body ? { body: JSON.stringify(request.body) } : {}),
       };
-      received =
-        this.options.transport === 'direct'
-          ? await sendDirect(rest, outgoing, call, leftMs)
-          : await sendThroughHttpService(rest, outgoing, call, leftMs);
+      // A standby's 307 to the active node (any 307/308) is followed within this attempt, with
+      // the same method, body and headers — the token included; it is not a retry.
+      for (let hop = 0; ; hop += 1) {
+        const leftMs = Math.max(1, Math.ceil(limitMs - (performance.now() - waitStarted)));
+        received =
+          this.options.transport === 'direct'
+            ? await sendDirect(rest, outgoing, call, leftMs)
+            : await sendThroughHttpService(rest, outgoing, call, leftMs);
+        const location = received.headers['location'];
+        const { operation } = request;
+        const next = redirectTarget(operation, received.status, location, outgoing.url, hop);
+        if (next === undefined) break;
+        outgoing = { ...outgoing, url: next };
+      }
     } catch (error) {
       if (call.signal?.aborted) throw call.abortedError();
       // Already typed, and not about Vault: e.g. the session ended or opened an atomic scope

@@ -37,12 +37,6 @@ import {
 } from './batch-items.js';
 import { CallContext } from './call-context.js';
 import { DekCache } from './dek-cache.js';
-import {
-  createKmsSignals,
-  emitCacheLookup,
-  observeOperations,
-  type KmsSignals,
-} from './kms-signals.js';
 import { KnownKeyVersions } from './known-key-versions.js';
 import { provablyNotProcessed } from './retry-policy.js';
 import { readKeyVersion, readPlaintext, readWrappedDek } from './vault-answer.js';
@@ -53,6 +47,7 @@ import {
   type VaultRequest,
 } from './vault-transit.client.js';
 
+import { READ_VAULT_HEALTH, readVaultHealth, type VaultHealthReading } from './vault-health.js';
 const DEK_BYTES = 32;
 
 /** What differs between the three batch operations. */
@@ -80,10 +75,14 @@ const REWRAP_DEKS: BatchOperation = {
   route: 'rewrap',
   what: 'encryptedDeks',
 };
-/** sys/health statuses of a node that serves Transit: active, standby, performance standby. */
-const SERVING_HEALTH = new Set([200, 429, 473]);
-/** sys/health statuses of a node that exists but cannot serve (sealed, uninitialised, DR, …). */
-const NOT_SERVING_HEALTH = new Set([472, 474, 501, 503, 530]);
+/** `GET sys/health` (unauthenticated; sent through `exchange`, never retried). */
+const sysHealthRequest = (operation: string): VaultRequest => ({
+  operation,
+  keyName: '',
+  method: 'GET',
+  path: 'sys/health',
+  outsideMount: true,
+});
 
 /**
  * {@link IKeyManagementService} over Vault's Transit engine. Each tenant has one Transit key;
@@ -99,28 +98,12 @@ export class VaultTransitService implements IKeyManagementService {
   readonly #keyNameOf: TenantKeyNamer;
   readonly #versions = new KnownKeyVersions();
   readonly #cache: DekCache | undefined;
-  /**
-   * Observability signals: each call (operation started/ended), each HTTP request it sends
-   * (attempt started/ended) and each DEK cache lookup. Nothing is measured while no listener is
-   * connected. `instrumentKms` from `@ascetic-ddd/nestjs-kms/opentelemetry` turns them into
-   * OpenTelemetry spans and metrics. Events never carry a token, DEK, ciphertext or body; their
-   * `keyName` identifies the tenant.
-   */
-  readonly signals: KmsSignals = createKmsSignals();
 
   constructor(options: KmsModuleOptions) {
     this.#options = resolveKmsOptions(options);
     this.#client = new VaultTransitClient(this.#options);
     this.#keyNameOf = createTenantKeyNamer(this.#options);
-    const { mount } = this.#options;
-    this.#cache =
-      this.#options.cache &&
-      new DekCache(this.#options.cache, {
-        onLookup: (keyName, hit) => emitCacheLookup(this.signals, mount, keyName, hit),
-      });
-    observeOperations(this, this.signals, mount, (tenantId) =>
-      this.#keyNameOf(tenantId as TenantId),
-    );
+    this.#cache = this.#options.cache && new DekCache(this.#options.cache);
   }
 
   /** The Transit key name a tenant maps to (validated; throws for ids that cannot be mapped). */
@@ -582,26 +565,24 @@ export class VaultTransitService implements IKeyManagementService {
   async setup(session: ISession, options?: KmsCallOptions): Promise<void> {
     const rest = extractRestSession(session);
     const call = this.callContext('setup', options);
-    const healthRequest: VaultRequest = {
-      operation: 'setup',
-      keyName: '',
-      method: 'GET',
-      path: 'sys/health',
-      outsideMount: true,
-    };
+    const healthRequest = sysHealthRequest('setup');
     const health = await this.#client.exchange(rest, healthRequest, call);
-    if (NOT_SERVING_HEALTH.has(health.status)) {
-      const sealed = health.status === 503 || health.body?.['sealed'] === true;
+    // Standby codes (429, 473) are a serving node, not a rate limit: its requests reach the
+    // active node. A node that exists but cannot serve (sealed, uninitialised, DR secondary,
+    // a standby cut off from its active node, removed) is unavailable.
+    const reading = readVaultHealth(health.status, health.body);
+    if (reading.state !== undefined && !reading.serving) {
+      const sealed =
+        reading.state === 'sealed' ||
+        reading.state === 'uninitialized' ||
+        health.body?.['sealed'] === true;
       throw new KmsUnavailableError(
-        messages.unavailable(
-          'setup',
-          sealed ? 'Vault is sealed' : `sys/health answered ${health.status}`,
-        ),
+        messages.unavailable('setup', reading.problem ?? `sys/health answered ${health.status}`),
         sealed ? 'sealed' : 'server-error',
         { status: health.status },
       );
     }
-    if (!SERVING_HEALTH.has(health.status)) throw this.setupError(healthRequest, health);
+    if (!reading.serving) throw this.setupError(healthRequest, health);
     if (health.body?.['initialized'] !== true || health.body['sealed'] !== false) {
       throw new KmsUnavailableError(
         messages.badResponse('setup', 'sys/health did not describe an initialised, unsealed Vault'),
@@ -659,6 +640,21 @@ export class VaultTransitService implements IKeyManagementService {
     this.#versions.observe(keyName, version);
     return ciphertext;
   }
+  /**
+   * One `sys/health` read through the session's HTTP client, never retried (the health
+   * indicator's check). Internal: keyed by a symbol the main entry does not export.
+   * @internal
+   */
+  async [READ_VAULT_HEALTH](
+    session: ISession,
+    options?: KmsCallOptions,
+  ): Promise<VaultHealthReading> {
+    const call = this.callContext('healthCheck', options);
+    const rest = extractRestSession(session);
+    const answer = await this.#client.exchange(rest, sysHealthRequest('healthCheck'), call);
+    return readVaultHealth(answer.status, answer.body);
+  }
+
 
   private callContext(operation: string, options: KmsCallOptions | undefined): CallContext {
     const signal = options?.signal;
