@@ -162,6 +162,36 @@ describe('the migration guide: node-vault calls and their replacements', () => {
     expect(wrong).toBeInstanceOf(KekNotFoundError);
   });
 
+  it('a node-vault pathPrefix that led to a nested mount becomes the mount option', async () => {
+    const nested = await startTransitDevServer({ mount: 'kms/transit' });
+    try {
+      const vault = nodeVault({
+        endpoint: nested.address,
+        token: nested.token,
+        pathPrefix: '/kms',
+      });
+      const dek = randomBytes(32);
+      const old = await vault.write('transit/encrypt/tenant-42', {
+        plaintext: dek.toString('base64'),
+      });
+      const kms = new VaultTransitService({
+        vaultAddr: nested.address,
+        vaultToken: nested.token,
+        mount: 'kms/transit',
+      });
+      const opened = await pool.session((s) =>
+        kms.decryptDek(s, 42, Buffer.from(old.data.ciphertext as string)),
+      );
+      expect(opened.equals(dek)).toBe(true);
+      expect(nested.requests.map((r) => r.path)).toEqual([
+        '/v1/kms/transit/encrypt/tenant-42',
+        '/v1/kms/transit/decrypt/tenant-42',
+      ]);
+    } finally {
+      await nested.close();
+    }
+  });
+
   it('what does not carry over: derived keys and payloads above 1024 bytes', async () => {
     const vault = nodeVault({ endpoint: vaultAddr, token: vaultToken });
     const kms = newService();
