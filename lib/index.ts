@@ -21,6 +21,14 @@ export type {
 } from './interfaces/index.js';
 export { VaultTransitService } from './providers/vault-transit/vault-transit.service.js';
 export type { DekCacheOptions } from './providers/vault-transit/dek-cache.js';
+export type {
+  KmsAttemptEndedEvent,
+  KmsAttemptStartedEvent,
+  KmsCacheLookupEvent,
+  KmsOperationEndedEvent,
+  KmsOperationStartedEvent,
+  KmsSignals,
+} from './providers/vault-transit/kms-signals.js';
 export {
   InMemoryKeyManagementService,
   type InMemoryKmsCall,

@@ -63,6 +63,33 @@ describe('the built package', () => {
     expect(exportedNames('@ascetic-ddd/nestjs-kms/testing')).toEqual(['startTransitDevServer']);
   });
 
+  it('exports exactly instrumentKms from "./opentelemetry"', () => {
+    expect(exportedNames('@ascetic-ddd/nestjs-kms/opentelemetry')).toEqual(['instrumentKms']);
+    expect(existsSync(`${root}/dist/lib/telemetry/index.d.ts`)).toBe(true);
+  });
+
+  it('never loads the optional peer @opentelemetry/api from the main entry', () => {
+    // Every module the main entry reaches, by its static imports and re-exports.
+    const seen = new Set<string>();
+    const pending = [`${root}/dist/lib/index.js`];
+    const bare: string[] = [];
+    for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+      if (seen.has(file)) continue;
+      seen.add(file);
+      const code = readFileSync(file, 'utf8');
+      for (const [, specifier] of code.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
+        if (specifier?.startsWith('.')) pending.push(new URL(specifier, `file://${file}`).pathname);
+        else if (specifier !== undefined) bare.push(specifier);
+      }
+    }
+    expect(seen.size).toBeGreaterThan(20);
+    expect(bare.filter((s) => s.startsWith('@opentelemetry/'))).toEqual([]);
+    expect([...seen].filter((f) => f.includes('/telemetry/'))).toEqual([]);
+    // Nor do its declarations: a consumer without the peer still type-checks.
+    const declarations = [...seen].map((f) => readFileSync(f.replace(/\.js$/, '.d.ts'), 'utf8'));
+    expect(declarations.filter((d) => d.includes('@opentelemetry/'))).toEqual([]);
+  });
+
   it('keeps internals private', () => {
     expect(() =>
       exportedNames('@ascetic-ddd/nestjs-kms/dist/lib/engine/transit-engine.js'),
@@ -104,6 +131,10 @@ describe('package.json', () => {
         types: './dist/lib/testing/index.d.ts',
         default: './dist/lib/testing/index.js',
       },
+      './opentelemetry': {
+        types: './dist/lib/telemetry/index.d.ts',
+        default: './dist/lib/telemetry/index.js',
+      },
       './package.json': './package.json',
     });
     expect(manifest['engines']).toEqual({ node: '^20.19.0 || ^22.12.0 || >=24.0.0' });
@@ -121,9 +152,20 @@ describe('package.json', () => {
       '@nestjs/axios',
       '@nestjs/common',
       '@nestjs/core',
+      '@opentelemetry/api',
       'axios',
       'reflect-metadata',
       'rxjs',
     ]);
+  });
+
+  it('makes @opentelemetry/api an optional peer, served by the "./opentelemetry" entry', () => {
+    expect(manifest['peerDependenciesMeta']).toMatchObject({
+      '@opentelemetry/api': { optional: true },
+    });
+    expect((manifest['exports'] as Record<string, unknown>)['./opentelemetry']).toEqual({
+      types: './dist/lib/telemetry/index.d.ts',
+      default: './dist/lib/telemetry/index.js',
+    });
   });
 });

@@ -62,6 +62,11 @@ export interface DekCacheHooks {
   readonly now?: () => number;
   /** Called after an entry left the cache, once its buffer is zeroed; errors it throws are ignored. */
   readonly onEvict?: (eviction: DekEviction) => void;
+  /**
+   * Called on every {@link DekCache.get}: `hit` when the DEK was served from the cache, not when
+   * it is loaded or joins a load in flight; errors it throws are ignored.
+   */
+  readonly onLookup?: (keyName: string, hit: boolean) => void;
 }
 
 interface Entry {
@@ -119,6 +124,7 @@ export class DekCache {
   readonly #options: ResolvedDekCacheOptions;
   readonly #now: () => number;
   readonly #onEvict: ((eviction: DekEviction) => void) | undefined;
+  readonly #onLookup: ((keyName: string, hit: boolean) => void) | undefined;
   /** In recency order: the first entry is the least recently used. */
   readonly #entries = new Map<string, Entry>();
   readonly #flights = new Map<string, Flight>();
@@ -127,6 +133,7 @@ export class DekCache {
     this.#options = DekCache.resolve(options);
     this.#now = hooks.now ?? (() => performance.now());
     this.#onEvict = hooks.onEvict;
+    this.#onLookup = hooks.onLookup;
   }
 
   /**
@@ -166,9 +173,13 @@ export class DekCache {
     const id = entryId(keyName, encryptedDek);
     const entry = this.#entries.get(id);
     if (entry !== undefined) {
-      if (!this.#expired(entry, now)) return this.#hit(id, entry);
+      if (!this.#expired(entry, now)) {
+        this.#lookedUp(keyName, true);
+        return this.#hit(id, entry);
+      }
       this.#evict(id, entry, 'expired');
     }
+    this.#lookedUp(keyName, false);
     return new Promise<Buffer>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject };
       const inFlight = this.#flights.get(id);
@@ -254,6 +265,15 @@ export class DekCache {
       removed += 1;
     }
     return removed;
+  }
+
+  #lookedUp(keyName: string, hit: boolean): void {
+    if (this.#onLookup === undefined) return;
+    try {
+      this.#onLookup(keyName, hit);
+    } catch {
+      // Observability must never change what the cache does.
+    }
   }
 
   #hit(id: string, entry: Entry): Buffer {

@@ -11,6 +11,7 @@ import type { RestSession } from '../../session/rest-session.js';
 import type { AxiosRequestConfig, AxiosResponse } from 'axios';
 import type { CallContext } from './call-context.js';
 import { CircuitBreaker, NO_BREAKER } from './circuit-breaker.js';
+import { observeAttempt } from './kms-signals.js';
 import { RequestSlots } from './request-slots.js';
 import { parseRetryAfter, RetryPolicy, type Repeatable } from './retry-policy.js';
 
@@ -88,6 +89,7 @@ export class VaultTransitClient {
    */
   async send(rest: RestSession, request: VaultRequest, call: CallContext): Promise<VaultAnswer> {
     let tokenRefreshed = false;
+    let exchanges = 0; // requests sent, a resend with a refreshed token included
     for (let attempt = 1; ; attempt += 1) {
       call.assertCanContinue();
       const ticket = this.breaker?.admit(request.operation) ?? NO_BREAKER;
@@ -99,7 +101,8 @@ export class VaultTransitClient {
       try {
         token = await this.token(call);
         sending = true;
-        const answer = await this.exchange(rest, request, call, token, ticket.maxAttemptMs);
+        exchanges += 1;
+        const answer = await this.observedExchange(rest, request, call, token, ticket, exchanges);
         if (answer.status >= 500) {
           ticket.failed();
         } else {
@@ -155,6 +158,32 @@ export class VaultTransitClient {
   private token(call: CallContext): Promise<Secret> {
     const source = this.options.vaultToken;
     return source.dynamic ? call.race(source.current()) : source.current();
+  }
+
+  /** {@link exchange}, as one attempt of the current observed call (see kms-signals). */
+  private observedExchange(
+    rest: RestSession,
+    request: VaultRequest,
+    call: CallContext,
+    token: Secret,
+    ticket: { readonly maxAttemptMs?: number },
+    attempt: number,
+  ): Promise<VaultExchange> {
+    return observeAttempt(
+      () => {
+        const path = `/v1/${request.outsideMount ? '' : `${this.options.mount}/`}${request.path}`;
+        const query = path.indexOf('?');
+        return {
+          method: request.method,
+          path: query === -1 ? path : path.slice(0, query),
+          keyName: request.keyName,
+          mountPath: request.outsideMount ? undefined : request.path.split('?')[0],
+          vaultAddr: this.options.vaultAddr,
+          attempt,
+        };
+      },
+      () => this.exchange(rest, request, call, token, ticket.maxAttemptMs),
+    );
   }
 
   /** The typed error for a non-2xx exchange. */

@@ -37,6 +37,12 @@ import {
 } from './batch-items.js';
 import { CallContext } from './call-context.js';
 import { DekCache } from './dek-cache.js';
+import {
+  createKmsSignals,
+  emitCacheLookup,
+  observeOperations,
+  type KmsSignals,
+} from './kms-signals.js';
 import { KnownKeyVersions } from './known-key-versions.js';
 import { provablyNotProcessed } from './retry-policy.js';
 import { readKeyVersion, readPlaintext, readWrappedDek } from './vault-answer.js';
@@ -98,12 +104,28 @@ export class VaultTransitService implements IKeyManagementService {
   readonly #keyNameOf: TenantKeyNamer;
   readonly #versions = new KnownKeyVersions();
   readonly #cache: DekCache | undefined;
+  /**
+   * Observability signals: each call (operation started/ended), each HTTP request it sends
+   * (attempt started/ended) and each DEK cache lookup. Nothing is measured while no listener is
+   * connected. `instrumentKms` from `@ascetic-ddd/nestjs-kms/opentelemetry` turns them into
+   * OpenTelemetry spans and metrics. Events never carry a token, DEK, ciphertext or body; their
+   * `keyName` identifies the tenant.
+   */
+  readonly signals: KmsSignals = createKmsSignals();
 
   constructor(options: KmsModuleOptions) {
     this.#options = resolveKmsOptions(options);
     this.#client = new VaultTransitClient(this.#options);
     this.#keyNameOf = createTenantKeyNamer(this.#options);
-    this.#cache = this.#options.cache && new DekCache(this.#options.cache);
+    const { mount } = this.#options;
+    this.#cache =
+      this.#options.cache &&
+      new DekCache(this.#options.cache, {
+        onLookup: (keyName, hit) => emitCacheLookup(this.signals, mount, keyName, hit),
+      });
+    observeOperations(this, this.signals, mount, (tenantId) =>
+      this.#keyNameOf(tenantId as TenantId),
+    );
   }
 
   /** The Transit key name a tenant maps to (validated; throws for ids that cannot be mapped). */
