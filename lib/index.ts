@@ -20,6 +20,13 @@ export type {
   VaultTokenProvider,
 } from './interfaces/index.js';
 export { VaultTransitService } from './providers/vault-transit/vault-transit.service.js';
+export type {
+  AppRoleAuthOptions,
+  KubernetesAuthOptions,
+  TokenAuthOptions,
+  TokenFileAuthOptions,
+  VaultAuthOptions,
+} from './auth/vault-auth-options.interface.js';
 export type { DekCacheOptions } from './providers/vault-transit/dek-cache.js';
 export type {
   KmsAttemptEndedEvent,

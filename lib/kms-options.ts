@@ -7,14 +7,15 @@ import type {
   RetryOptions,
   VaultKeyType,
 } from './interfaces/kms-module-options.interface.js';
-import { TOKEN_PATTERN, TokenSource } from './providers/vault-transit/token-source.js';
+import { resolveVaultAuth } from './auth/resolve-vault-auth.js';
+import type { VaultTokenSupplier } from './auth/vault-token-supplier.js';
+import { resolveNamespace } from './auth/vault-namespace.js';
 import {
   DekCache,
   DekCacheOptionError,
   type DekCacheOptions,
   type ResolvedDekCacheOptions,
 } from './providers/vault-transit/dek-cache.js';
-import { Secret } from './secret.js';
 import { resolveTlsOptions } from './session/tls-options.js';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from './key-naming/tenant-key-namer.js';
 
@@ -42,8 +43,13 @@ export type ResolvedCircuitBreaker = Required<CircuitBreakerOptions>;
 /** Options after validation, with every default applied (defaults live only here). */
 export interface ResolvedKmsOptions {
   readonly vaultAddr: string;
-  /** Where tokens come from; prints `[REDACTED]`, never the token or the function. */
-  readonly vaultToken: TokenSource;
+  /**
+   * Where tokens come from (`vaultToken` or `auth`): a token, a function, a file or a login
+   * method; prints `[REDACTED]`, never a token, a credential or the function.
+   */
+  readonly vaultToken: VaultTokenSupplier;
+  /** Sent as `X-Vault-Namespace` on every request; surrounding `/` removed. */
+  readonly namespace: string | undefined;
   readonly mount: string;
   readonly keyType: VaultKeyType;
   readonly timeoutMs: number;
@@ -93,10 +99,14 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
       throw invalid('tls', 'needs an https:// vaultAddr (TLS options do nothing over http://)');
     resolveTlsOptions(options.tls); // reads the PEM files: a bad one fails here, naming it
   }
-  const tokenSource = resolveToken(
-    vaultToken,
-    tokenCacheMs,
-    Number.isInteger(timeoutMs) ? timeoutMs : 10_000,
+  const namespace = resolveNamespace(options.namespace);
+  const tokenSource = resolveVaultAuth(
+    { vaultToken, auth: options.auth, tokenCacheMs },
+    {
+      vaultAddr: normalizeVaultAddr(vaultAddr),
+      namespace,
+      timeoutMs: Number.isInteger(timeoutMs) ? timeoutMs : 10_000,
+    },
   );
   if (typeof mount !== 'string' || !MOUNT_PATTERN.test(mount)) {
     throw invalid(
@@ -142,12 +152,9 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
     throw invalid('transport', `must be one of ${TRANSPORTS.map((t) => `'${t}'`).join(', ')}`);
   }
   return {
-    // The scheme in lower case (URLs allow any): transports pick their agent by it.
-    vaultAddr: vaultAddr
-      .trim()
-      .replace(/\/+$/, '')
-      .replace(/^[a-z]+:/i, (scheme) => scheme.toLowerCase()),
+    vaultAddr: normalizeVaultAddr(vaultAddr),
     vaultToken: tokenSource,
+    namespace,
     mount,
     keyType,
     timeoutMs,
@@ -163,26 +170,12 @@ export function resolveKmsOptions(options: KmsModuleOptions | undefined): Resolv
   };
 }
 
-function resolveToken(value: unknown, cacheMs: unknown, timeoutMs: number): TokenSource {
-  if (typeof value === 'function') {
-    if (!Number.isInteger(cacheMs) || (cacheMs as number) < 0 || (cacheMs as number) > 3_600_000) {
-      throw invalid(
-        'tokenCacheMs',
-        'must be an integer number of milliseconds between 0 and 3600000',
-      );
-    }
-    return TokenSource.from(value as () => string | Promise<string>, cacheMs as number, timeoutMs);
-  }
-  if (typeof value !== 'string' || value.length === 0) {
-    throw invalid('vaultToken', 'must be a non-empty string or a function returning one');
-  }
-  if (!TOKEN_PATTERN.test(value)) {
-    throw invalid(
-      'vaultToken',
-      'must contain only visible ASCII characters (no spaces or line breaks)',
-    );
-  }
-  return TokenSource.fixed(new Secret(value));
+/** The scheme in lower case (URLs allow any): transports pick their agent by it. */
+function normalizeVaultAddr(vaultAddr: string): string {
+  return vaultAddr
+    .trim()
+    .replace(/\/+$/, '')
+    .replace(/^[a-z]+:/i, (scheme) => scheme.toLowerCase());
 }
 
 const DEFAULT_RETRY: ResolvedRetry = { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 2_000 };

@@ -2,6 +2,7 @@ import type { TenantId } from './key-management-service.interface.js';
 import type { ISessionPool } from './session.interface.js';
 import type { DekCacheOptions } from '../providers/vault-transit/dek-cache.js';
 import type { RestSessionPool } from '../session/rest-session-pool.js';
+import type { VaultAuthOptions } from '../auth/vault-auth-options.interface.js';
 import type { KmsTlsOptions } from '../session/tls-options.js';
 
 /** Returns the current Vault token (e.g. read from a Vault Agent sink). @publicApi */
@@ -38,9 +39,35 @@ export interface KmsModuleOptions {
   /**
    * The Vault token sent as `X-Vault-Token`: a string, or a function (sync or async) returning
    * the current token — e.g. reading a file a Vault Agent rewrites — called for each request, or
-   * at most once per `tokenCacheMs`. Never logged, never part of an error.
+   * at most once per `tokenCacheMs`. Never logged, never part of an error. The shorthand of
+   * `auth: { method: 'token', token }`: give exactly one of `vaultToken` and `auth`.
    */
-  readonly vaultToken: string | VaultTokenProvider;
+  readonly vaultToken?: string | VaultTokenProvider;
+  /**
+   * How the library gets its Vault token, instead of `vaultToken` (give exactly one of them):
+   * - `{ method: 'token', token }`: as `vaultToken`.
+   * - `{ method: 'tokenFile', path }`: a file kept current by e.g. a Vault Agent sink; read again
+   *   at most once a second and at once after Vault refused its token.
+   * - `{ method: 'approle', roleId, secretId | secretIdFile, mount? }` and
+   *   `{ method: 'kubernetes', role, jwtFile?, mount? }`: the library logs in on first use
+   *   (credential files are read at every login), renews a renewable token at about two thirds of
+   *   its TTL, and logs in again when renewal no longer extends it (max TTL), when renewal fails,
+   *   or when Vault answers 403 `invalid token` — one login however many calls are waiting.
+   *   Renewal timers are `unref`'d and stop on application shutdown (or `VaultTransitService.close()`).
+   *   Logins and renewals use the sessions' keep-alive agents and this module's `timeoutMs`.
+   *
+   * Credentials (tokens, secret ids, JWTs) never appear in an error, a log or `inspect()`. A
+   * refused login is a `KmsAccessDeniedError`, a login Vault cannot run as configured (unknown
+   * role or mount) a `KmsConfigurationError`, an unreachable Vault a `KmsUnavailableError`.
+   */
+  readonly auth?: VaultAuthOptions;
+  /**
+   * Vault Enterprise / OpenBao namespace, sent as `X-Vault-Namespace` on every request — logins
+   * and renewals included. Leading and trailing `/` are removed; visible ASCII only, no empty,
+   * `.` or `..` segments. The `mount` and auth mounts are paths inside it.
+   * @default none (the root namespace)
+   */
+  readonly namespace?: string;
   /**
    * With a token function: how long a token it returned is reused. After a 403 the cached token
    * is dropped at once, and a call is repeated once if the function then gives another token.

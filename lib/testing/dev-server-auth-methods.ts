@@ -61,6 +61,8 @@ export interface DevServerLogin {
   readonly role: string;
   /** When it was answered, in ms since the epoch. */
   readonly at: number;
+  /** The token it issued (e.g. to revoke it in a test). */
+  readonly token: string;
 }
 
 interface AppRole extends DevServerLoginTokenOptions {
@@ -211,7 +213,7 @@ export class DevServerAuthMethods {
     );
     const token = this.tokens.find(id);
     if (!token) throw TransitError.internal('the token just issued is gone');
-    this.logins.push({ method, mount, role, at: Date.now() });
+    this.logins.push({ method, mount, role, at: Date.now(), token: token.id });
     const auth = {
       client_token: token.id,
       accessor: token.accessor,

@@ -3,6 +3,7 @@ import { KmsConfigurationError } from '../../errors/kms-configuration.error.js';
 import { messages } from '../../errors/messages.js';
 import type { VaultTokenProvider } from '../../interfaces/kms-module-options.interface.js';
 import { Secret } from '../../secret.js';
+import type { VaultTokenSupplier } from '../../auth/vault-token-supplier.js';
 
 /** A token Vault accepts in a header: visible ASCII, no spaces or line breaks. */
 export const TOKEN_PATTERN = /^[\x21-\x7e]+$/;
@@ -12,7 +13,7 @@ export const TOKEN_PATTERN = /^[\x21-\x7e]+$/;
  * request or at most once per `cacheMs`. Never prints a token or the function (whose source
  * could contain one).
  */
-export class TokenSource {
+export class TokenSource implements VaultTokenSupplier {
   #cached: { token: Secret; until: number } | undefined;
   #pending: Promise<Secret> | undefined;
 
@@ -71,6 +72,16 @@ export class TokenSource {
     this.#cached = undefined;
     this.#pending = undefined;
   }
+
+  /** A function may have a newer token than the one Vault refused: always worth asking again. */
+  refused(): boolean {
+    if (!this.provider) return false;
+    this.invalidate();
+    return true;
+  }
+
+  /** Nothing to stop: a token given directly is never renewed by the library. */
+  close(): void {}
 
   private async fetch(): Promise<Secret> {
     let value: unknown;

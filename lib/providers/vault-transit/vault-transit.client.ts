@@ -99,7 +99,7 @@ export class VaultTransitClient {
       const attemptStarted = performance.now();
       let sending = false;
       try {
-        token = await this.token(call);
+        token = await this.token(call, rest);
         sending = true;
         exchanges += 1;
         const answer = await this.observedExchange(rest, request, call, token, ticket, exchanges);
@@ -130,15 +130,15 @@ export class VaultTransitClient {
       } finally {
         ticket.released(); // no-op when the outcome was reported above
       }
-      // A token function may have a newer token than the one Vault just refused.
+      // A token function, file or login may have a newer token than the one Vault just refused.
       if (
         failure instanceof KmsAccessDeniedError &&
         this.options.vaultToken.dynamic &&
-        !tokenRefreshed
+        !tokenRefreshed &&
+        this.options.vaultToken.refused(token, failure)
       ) {
         tokenRefreshed = true;
-        this.options.vaultToken.invalidate();
-        const fresh = await this.token(call);
+        const fresh = await this.token(call, rest);
         if (fresh.reveal() !== token?.reveal()) {
           attempt -= 1; // the refused token does not count as an attempt
           continue;
@@ -152,12 +152,13 @@ export class VaultTransitClient {
   }
 
   /**
-   * The token for the next request. Only a token function can be slow or hang, so only its
-   * result is raced against the call's deadline and signal (no timer per request otherwise).
+   * The token for the next request. Only a dynamic source (a function, a file, a login) can be
+   * slow or hang, so only its result is raced against the call's deadline and signal (no timer
+   * per request otherwise). A login goes over the session's direct transport.
    */
-  private token(call: CallContext): Promise<Secret> {
+  private token(call: CallContext, rest: RestSession): Promise<Secret> {
     const source = this.options.vaultToken;
-    return source.dynamic ? call.race(source.current()) : source.current();
+    return source.dynamic ? call.race(source.current(rest)) : source.current(rest);
   }
 
   /** {@link exchange}, as one attempt of the current observed call (see kms-signals). */
@@ -186,6 +187,14 @@ export class VaultTransitClient {
     );
   }
 
+  /** The token, the namespace (when set) and, for a body, its type. */
+  private headers(token: Secret, json: boolean): Record<string, string> {
+    const headers: Record<string, string> = { 'X-Vault-Token': token.reveal() };
+    if (this.options.namespace !== undefined) headers['X-Vault-Namespace'] = this.options.namespace;
+    if (json) headers['Content-Type'] = 'application/json';
+    return headers;
+  }
+
   /** The typed error for a non-2xx exchange. */
   classify(request: VaultRequest, answer: VaultExchange): Error {
     return classifyVaultError({
@@ -210,7 +219,7 @@ export class VaultTransitClient {
     maxAttemptMs?: number,
   ): Promise<VaultExchange> {
     call.assertCanContinue();
-    const secret = token ?? (await this.token(call));
+    const secret = token ?? (await this.token(call, rest));
     const attemptMs = Math.min(this.options.timeoutMs, maxAttemptMs ?? Infinity);
     const limitMs = Math.max(1, Math.min(attemptMs, Math.ceil(call.remainingMs)));
     let received: Received;
@@ -228,9 +237,7 @@ export class VaultTransitClient {
       let outgoing: Outgoing = {
         method: request.method,
         url: (request.outsideMount ? this.v1Url : this.mountUrl) + request.path,
-        headers: request.body
-          ? { 'X-Vault-Token': secret.reveal(), 'Content-Type': 'application/json' }
-          : { 'X-Vault-Token': secret.reveal() },
+        headers: this.headers(secret, request.body !== undefined),
         ...(request.body ? { body: JSON.stringify(request.body) } : {}),
       };
       // A standby's 307 to the active node (any 307/308) is followed within this attempt, with

@@ -1,4 +1,5 @@
 import { inspect } from 'node:util';
+import type { OnApplicationShutdown } from '@nestjs/common';
 import { ownedFromUtf8 } from '../../bytes.js';
 import { KekNotFoundError } from '../../errors/kek-not-found.error.js';
 import { KmsConfigurationError } from '../../errors/kms-configuration.error.js';
@@ -98,7 +99,7 @@ const sysHealthRequest = (operation: string): VaultRequest => ({
  * key when some item may already be current.
  * @publicApi
  */
-export class VaultTransitService implements IKeyManagementService {
+export class VaultTransitService implements IKeyManagementService, OnApplicationShutdown {
   readonly #options: ResolvedKmsOptions;
   readonly #client: VaultTransitClient;
   readonly #keyNameOf: TenantKeyNamer;
@@ -641,6 +642,18 @@ export class VaultTransitService implements IKeyManagementService {
 
   async cleanup(_session: ISession, _options?: KmsCallOptions): Promise<void> {
     // Nothing to release: keys are never deleted on cleanup, the HTTP client belongs to the pool.
+  }
+
+  /**
+   * Stops the auth method's token renewal timers (they are `unref`'d, so they never hold the
+   * process open either). Calls still work afterwards: a token is logged in on demand.
+   */
+  close(): void {
+    this.#options.vaultToken.close();
+  }
+
+  onApplicationShutdown(): void {
+    this.close();
   }
 
   /** Logs and serializes without options or token. */
