@@ -192,6 +192,46 @@ describe('the migration guide: node-vault calls and their replacements', () => {
     }
   });
 
+  it('TLS: node-vault’s requestOptions ca/cert/key become the tls option', async () => {
+    const secure = await startTransitDevServer({ tls: { requireClientCert: true } });
+    try {
+      vaultAddr = secure.address; // https://127.0.0.1:…
+      vaultToken = secure.token;
+      const ca = secure.tls?.ca ?? '';
+      const cert = secure.tls?.clientCert ?? '';
+      const key = secure.tls?.clientKey ?? '';
+      const dek = randomBytes(32);
+
+      // Before: TLS settings in node-vault's requestOptions.
+      const vault = nodeVault({
+        endpoint: vaultAddr,
+        token: vaultToken,
+        requestOptions: { ca, cert, key },
+      });
+      const old = await vault.write('transit/encrypt/tenant-42', {
+        plaintext: dek.toString('base64'),
+      });
+
+      // After: the same PEM texts (or file paths) in the tls option.
+      @Module({
+        imports: [KmsModule.forRoot({ vaultAddr, vaultToken, tls: { ca, cert, key } })],
+      })
+      class SecureAppModule {}
+
+      const moduleRef = await Test.createTestingModule({ imports: [SecureAppModule] }).compile();
+
+      const kms = moduleRef.get<IKeyManagementService>(KEY_MANAGEMENT_SERVICE);
+      const opened = await moduleRef
+        .get(KmsSessionHost)
+        .withSession((s) => kms.decryptDek(s, 42, Buffer.from(old.data.ciphertext as string)));
+      expect(opened.equals(dek)).toBe(true);
+      expect(secure.tls?.secureConnections).toBeGreaterThanOrEqual(2);
+      await moduleRef.close();
+    } finally {
+      await secure.close();
+    }
+  });
+
   it('what does not carry over: derived keys and payloads above 1024 bytes', async () => {
     const vault = nodeVault({ endpoint: vaultAddr, token: vaultToken });
     const kms = newService();
