@@ -280,6 +280,37 @@ describe('runbook: Vault down, partitioned or slow', () => {
   });
 });
 
+describe('runbook: TLS certificate not trusted', () => {
+  it('reason network, the TLS error code in the message and the cause; the right ca fixes it', async () => {
+    const secure = await startTransitDevServer({ tls: true });
+    const other = await startTransitDevServer({ tls: true });
+    const wrongCa = new RestSessionPool({ tls: { ca: other.tls?.ca ?? '' } });
+    const rightCa = new RestSessionPool({ tls: { ca: secure.tls?.ca ?? '' } });
+    try {
+      seenTokens.push(secure.token);
+      const kms = new VaultTransitService({
+        vaultAddr: secure.address,
+        vaultToken: secure.token,
+        retry: false,
+      });
+      const refused = await wrongCa.session((s) => kms.setup(s)).catch((error: unknown) => error);
+      seenErrors.push(refused);
+      expect(refused).toMatchObject({ name: 'KmsUnavailableError', reason: 'network' });
+      expect((refused as Error).message).toContain('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+      expect(((refused as Error).cause as { code?: string }).code).toBe(
+        'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      );
+      expect(await diagnose(kms, wrongCa)).toBe('unavailable: network');
+      expect(await diagnose(kms, rightCa)).toBe('ok');
+    } finally {
+      wrongCa.close();
+      rightCa.close();
+      await secure.close();
+      await other.close();
+    }
+  });
+});
+
 describe('runbook: token expired, revoked or under-privileged', () => {
   it('403 → KmsAccessDeniedError, not retried, not retryable', async () => {
     const token = mintToken();
