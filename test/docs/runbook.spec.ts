@@ -255,6 +255,31 @@ describe('runbook: Vault sealed', () => {
   });
 });
 
+describe('runbook: HA — vaultAddr at a standby node', () => {
+  it('its 307 is followed to the active node: every call works, at one extra hop each', async () => {
+    const standby = await startTransitDevServer({
+      token: devVault.token,
+      standby: { activeAddress: devVault.address },
+    });
+    try {
+      const kms = new VaultTransitService({
+        vaultAddr: standby.address,
+        vaultToken: devVault.token,
+      });
+      expect(await diagnose(kms, pool)).toBe('ok');
+      const { dek, encryptedDek } = await pool.session((s) => kms.generateDek(s, 'acme'));
+      const opened = await pool.session((s) => kms.decryptDek(s, 'acme', encryptedDek));
+      expect(opened.equals(dek)).toBe(true);
+      expect(standby.requests.filter((r) => r.status === 307).length).toBeGreaterThanOrEqual(2);
+      expect(devVault.requests.some((r) => r.path === '/v1/transit/decrypt/tenant-acme')).toBe(
+        true,
+      );
+    } finally {
+      await standby.close();
+    }
+  });
+});
+
 describe('runbook: Vault down, partitioned or slow', () => {
   it('a closed port is reason network; a hanging Vault is reason timeout', async () => {
     const kms = service({ timeoutMs: 250, deadlineMs: 1_000, retry: false });
