@@ -58,7 +58,7 @@ describe('approle auth: renewal', () => {
     });
     subject = harness(vault, { auth: { method: 'approle', roleId, secretId } });
     await subject.roundTrip();
-    await sleep(3_200);
+    await sleep(3_400);
     // Renewed at ~1.33 s and ~2.67 s: the token of the only login still works after its TTL.
     expect(statuses(vault, RENEW).filter((s) => s === 200).length).toBeGreaterThanOrEqual(2);
     await subject.roundTrip();
@@ -109,7 +109,7 @@ describe('approle auth: renewal', () => {
     subject = harness(vault, { auth: { method: 'approle', roleId, secretId } });
     await subject.roundTrip();
     vault.revokeToken(vault.logins[0]!.token);
-    await sleep(2_600); // the renewal at ~2 s is refused
+    await sleep(3_000); // the renewal at ~2 s is refused
     expect(statuses(vault, RENEW)).toEqual([403]);
     expect(vault.logins).toHaveLength(2);
     const before = vault.requests.length;

@@ -1,0 +1,100 @@
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import {
+  KmsConfigurationError,
+  VaultTransitService,
+  type KmsModuleOptions,
+} from '../../lib/index.js';
+import { expectNoSecrets } from '../support/secrets.js';
+
+const VAULT_ADDR = 'http://127.0.0.1:1';
+const SECRET = 'secret-id-never-to-be-printed-7c1d';
+
+/** The configuration error `options` give, or a failure when they give none. */
+function configurationError(options: Partial<KmsModuleOptions> & Record<string, unknown>): Error {
+  try {
+    const kms = new VaultTransitService({ vaultAddr: VAULT_ADDR, ...options } as KmsModuleOptions);
+    kms.close();
+  } catch (error) {
+    expect(error).toBeInstanceOf(KmsConfigurationError);
+    return error as Error;
+  }
+  throw new Error('expected a KmsConfigurationError');
+}
+
+describe('auth and vaultToken options', () => {
+  it('requires exactly one of vaultToken and auth', () => {
+    expect(configurationError({}).message).toContain('"vaultToken"');
+    const both = configurationError({
+      vaultToken: SECRET,
+      auth: { method: 'token', token: SECRET },
+    });
+    expect(both.message).toContain('"auth"');
+    expectNoSecrets(both, [SECRET]);
+  });
+
+  it('keeps vaultToken as the shorthand of { method: "token" }', () => {
+    expect(
+      () => new VaultTransitService({ vaultAddr: VAULT_ADDR, vaultToken: 's.abc' }),
+    ).not.toThrow();
+    expect(
+      () =>
+        new VaultTransitService({
+          vaultAddr: VAULT_ADDR,
+          auth: { method: 'token', token: 's.abc' },
+        }),
+    ).not.toThrow();
+    expect(
+      () =>
+        new VaultTransitService({
+          vaultAddr: VAULT_ADDR,
+          auth: { method: 'token', token: () => 's.abc' },
+          tokenCacheMs: 1_000,
+        }),
+    ).not.toThrow();
+    expect(configurationError({ auth: { method: 'token', token: 'has space' } }).message).toContain(
+      '"auth.token"',
+    );
+  });
+
+  it.each([
+    [{ auth: null }, 'auth'],
+    [{ auth: 'approle' }, 'auth'],
+    [{ auth: { method: 'ldap' } }, 'auth.method'],
+    [{ auth: { method: 'tokenFile' } }, 'auth.path'],
+    [{ auth: { method: 'tokenFile', path: '' } }, 'auth.path'],
+    [{ auth: { method: 'approle', secretId: SECRET } }, 'auth.roleId'],
+    [{ auth: { method: 'approle', roleId: ' r ', secretId: SECRET } }, 'auth.roleId'],
+    [{ auth: { method: 'approle', roleId: 'r' } }, 'auth.secretId'],
+    [
+      { auth: { method: 'approle', roleId: 'r', secretId: SECRET, secretIdFile: '/f' } },
+      'auth.secretId',
+    ],
+    [{ auth: { method: 'approle', roleId: 'r', secretId: `${SECRET} x` } }, 'auth.secretId'],
+    [{ auth: { method: 'approle', roleId: 'r', secretIdFile: 7 } }, 'auth.secretIdFile'],
+    [
+      { auth: { method: 'approle', roleId: 'r', secretId: SECRET, mount: '/approle/' } },
+      'auth.mount',
+    ],
+    [{ auth: { method: 'approle', roleId: 'r', secretId: SECRET, mount: 'a/../b' } }, 'auth.mount'],
+    [{ auth: { method: 'kubernetes' } }, 'auth.role'],
+    [{ auth: { method: 'kubernetes', role: 'r\n' } }, 'auth.role'],
+    [{ auth: { method: 'kubernetes', role: 'r', jwtFile: '' } }, 'auth.jwtFile'],
+    [{ auth: { method: 'kubernetes', role: 'r', mount: '' } }, 'auth.mount'],
+  ])('refuses %j, naming %s, without printing a credential', (options, option) => {
+    const error = configurationError(options as Record<string, unknown>);
+    expect(error.message).toContain(`Invalid KmsModule option "${option}"`);
+    expectNoSecrets(error, [SECRET]);
+  });
+
+  it('builds a login method without any I/O and never prints its credentials', () => {
+    // Port 1 on loopback: any request would fail; none is made until the first call.
+    const kms = new VaultTransitService({
+      vaultAddr: VAULT_ADDR,
+      auth: { method: 'approle', roleId: 'role-1', secretId: SECRET },
+    });
+    expectNoSecrets(inspect(kms, { depth: Infinity, showHidden: true }), [SECRET]);
+    expectNoSecrets(JSON.stringify(kms), [SECRET]);
+    kms.close();
+  });
+});
