@@ -14,6 +14,10 @@ export default defineConfig({
         find: /^@ascetic-ddd\/nestjs-kms\/testing$/,
         replacement: source('./lib/testing/index.ts'),
       },
+      {
+        find: /^@ascetic-ddd\/nestjs-kms\/health$/,
+        replacement: source('./lib/health/index.ts'),
+      },
       { find: /^@ascetic-ddd\/nestjs-kms$/, replacement: source('./lib/index.ts') },
     ],
   },

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -90,6 +90,40 @@ describe('the built package', () => {
     expect(declarations.filter((d) => d.includes('@opentelemetry/'))).toEqual([]);
   });
 
+  it('exports exactly VaultHealthIndicator from "./health"', () => {
+    expect(exportedNames('@ascetic-ddd/nestjs-kms/health')).toEqual(['VaultHealthIndicator']);
+    expect(existsSync(`${root}/dist/lib/health/index.d.ts`)).toBe(true);
+  });
+
+  it('imports the main entry where the optional peer @nestjs/terminus is missing', () => {
+    // A resolve hook makes @nestjs/terminus unresolvable, as in an app that did not install it.
+    const hook = `export async function resolve(specifier, context, next) {
+      if (specifier.startsWith('@nestjs/terminus')) throw new Error('no @nestjs/terminus here');
+      return next(specifier, context);
+    }`;
+    const script = (entry: string) => `
+      import { register } from 'node:module';
+      register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});
+      import(${JSON.stringify(entry)}).then(
+        (m) => console.log('loaded ' + Object.keys(m).length),
+        (e) => console.log('failed: ' + e.message),
+      );`;
+    const run = (entry: string) =>
+      execFileSync(process.execPath, ['--input-type=module', '-e', script(entry)], {
+        cwd: root,
+        encoding: 'utf8',
+      }).trim();
+    expect(run('@ascetic-ddd/nestjs-kms')).toMatch(/^loaded \d+$/);
+    expect(run('@ascetic-ddd/nestjs-kms/testing')).toMatch(/^loaded \d+$/);
+    // The hook works: the health entry, which needs the peer, does not load under it.
+    expect(run('@ascetic-ddd/nestjs-kms/health')).toBe('failed: no @nestjs/terminus here');
+    // Only the health entry's declarations name the peer: the others type-check without it.
+    const declarations = (readdirSync(`${root}/dist/lib`, { recursive: true }) as string[])
+      .filter((f) => f.endsWith('.d.ts'))
+      .filter((f) => readFileSync(`${root}/dist/lib/${f}`, 'utf8').includes('@nestjs/terminus'));
+    expect(declarations.toSorted()).toEqual(['health/vault-transit.health.d.ts']);
+  });
+
   it('keeps internals private', () => {
     expect(() =>
       exportedNames('@ascetic-ddd/nestjs-kms/dist/lib/engine/transit-engine.js'),
@@ -153,6 +187,7 @@ describe('package.json', () => {
       '@nestjs/axios',
       '@nestjs/common',
       '@nestjs/core',
+      '@nestjs/terminus',
       '@opentelemetry/api',
       'axios',
       'reflect-metadata',
@@ -167,6 +202,16 @@ describe('package.json', () => {
     expect((manifest['exports'] as Record<string, unknown>)['./opentelemetry']).toEqual({
       types: './dist/lib/telemetry/index.d.ts',
       default: './dist/lib/telemetry/index.js',
+    });
+  });
+
+  it('makes @nestjs/terminus an optional peer, served by the "./health" entry', () => {
+    expect(manifest['peerDependenciesMeta']).toMatchObject({
+      '@nestjs/terminus': { optional: true },
+    });
+    expect((manifest['exports'] as Record<string, unknown>)['./health']).toEqual({
+      types: './dist/lib/health/index.d.ts',
+      default: './dist/lib/health/index.js',
     });
   });
 });
