@@ -8,6 +8,7 @@
  * On start it prints one line to stdout, `VAULT_ADDR=http://127.0.0.1:8200 VAULT_TOKEN=hvs.…`;
  * everything else goes to stderr. SIGINT/SIGTERM close it (a second signal exits at once).
  */
+import { chmodSync, writeFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { parseArgs } from 'node:util';
 import { startTransitDevServer, type TransitDevServer } from './transit-dev-server.js';
@@ -31,10 +32,18 @@ in memory) until SIGINT/SIGTERM. Development only: not a secure key store.
                         mode 0600; one server per file)                  default: memory only
   --delay-ms <n>        wait this long before answering every request (stands in for a
                         network hop)                                     default 0
+  --tls                 serve HTTPS with a CA and server certificate generated at start
+                        (valid for 127.0.0.1, localhost and --host)
+  --tls-ca-out <path>   write the CA certificate (PEM) there, for clients to trust
+  --tls-client-auth     require a client certificate from that CA (mutual TLS); needs:
+  --tls-client-cert-out <path>  where to write a client certificate it issues (PEM)
+  --tls-client-key-out <path>   where to write its private key (PEM, mode 0600)
   --help
 
 On start it prints one line to stdout:
-  VAULT_ADDR=http://127.0.0.1:8200 VAULT_TOKEN=hvs.…`;
+  VAULT_ADDR=http://127.0.0.1:8200 VAULT_TOKEN=hvs.…
+with --tls an https address, followed by VAULT_CACERT=<path> (and VAULT_CLIENT_CERT,
+VAULT_CLIENT_KEY with --tls-client-auth) for the files written.`;
 
 /** What the command line asks for. */
 export interface DevVaultCliOptions {
@@ -45,6 +54,13 @@ export interface DevVaultCliOptions {
   readonly mount: string;
   readonly stateFile: string | undefined;
   readonly delayMs: number;
+  /** `--tls`: HTTPS with generated certificates. */
+  readonly tls: boolean;
+  readonly tlsCaOut: string | undefined;
+  /** `--tls-client-auth`: mutual TLS (then both client outputs are set). */
+  readonly tlsClientAuth: boolean;
+  readonly tlsClientCertOut: string | undefined;
+  readonly tlsClientKeyOut: string | undefined;
 }
 
 class UsageError extends Error {}
@@ -72,6 +88,11 @@ export function parseDevVaultArgs(argv: readonly string[]): DevVaultCliOptions |
         mount: { type: 'string', default: 'transit' },
         'state-file': { type: 'string' },
         'delay-ms': { type: 'string', default: '0' },
+        tls: { type: 'boolean', default: false },
+        'tls-ca-out': { type: 'string' },
+        'tls-client-auth': { type: 'boolean', default: false },
+        'tls-client-cert-out': { type: 'string' },
+        'tls-client-key-out': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     }).values;
@@ -86,6 +107,7 @@ export function parseDevVaultArgs(argv: readonly string[]): DevVaultCliOptions |
   const mount = values.mount.replace(/^\/+|\/+$/g, '');
   if (mount === '') throw new UsageError('--mount must not be empty');
   if (values['state-file'] === '') throw new UsageError('--state-file must not be empty');
+  checkTlsArgs(values);
   return {
     port: integer('port', values.port, 0, 65_535),
     host,
@@ -94,7 +116,59 @@ export function parseDevVaultArgs(argv: readonly string[]): DevVaultCliOptions |
     mount,
     stateFile: values['state-file'],
     delayMs: integer('delay-ms', values['delay-ms'], 0, MAX_DELAY_MS),
+    tls: values.tls,
+    tlsCaOut: values['tls-ca-out'],
+    tlsClientAuth: values['tls-client-auth'],
+    tlsClientCertOut: values['tls-client-cert-out'],
+    tlsClientKeyOut: values['tls-client-key-out'],
   };
+}
+
+/** The `--tls*` flags: outputs need `--tls`, mutual TLS needs both client outputs. */
+function checkTlsArgs(values: Record<string, string | boolean | undefined>): void {
+  const outputs = ['tls-ca-out', 'tls-client-cert-out', 'tls-client-key-out'];
+  for (const name of outputs)
+    if (values[name] === '') throw new UsageError(`--${name} must not be empty`);
+  for (const name of ['tls-client-auth', ...outputs]) {
+    if (values[name] !== undefined && values[name] !== false && !values.tls)
+      throw new UsageError(`--${name} needs --tls`);
+  }
+  const clientOutputs =
+    values['tls-client-cert-out'] !== undefined || values['tls-client-key-out'] !== undefined;
+  if (values['tls-client-auth']) {
+    if (values['tls-client-cert-out'] === undefined || values['tls-client-key-out'] === undefined)
+      throw new UsageError(
+        '--tls-client-auth needs --tls-client-cert-out and --tls-client-key-out',
+      );
+  } else if (clientOutputs) {
+    throw new UsageError('--tls-client-cert-out and --tls-client-key-out need --tls-client-auth');
+  }
+}
+
+/**
+ * Writes the PEM files the `--tls-*-out` flags name (the key with mode 0600) and returns the
+ * variables that name them, for the start line.
+ */
+function writeTlsFiles(options: DevVaultCliOptions, server: TransitDevServer): string[] {
+  const tls = server.tls;
+  if (!tls) return [];
+  const written: string[] = [];
+  if (options.tlsCaOut !== undefined) {
+    writeFileSync(options.tlsCaOut, tls.ca, { mode: 0o644 });
+    written.push(`VAULT_CACERT=${options.tlsCaOut}`);
+  }
+  if (options.tlsClientCertOut !== undefined && options.tlsClientKeyOut !== undefined) {
+    writeFileSync(options.tlsClientCertOut, tls.clientCert ?? '', { mode: 0o644 });
+    // An existing file keeps its mode on write: make it private before the key goes in.
+    writeFileSync(options.tlsClientKeyOut, '', { mode: 0o600 });
+    chmodSync(options.tlsClientKeyOut, 0o600);
+    writeFileSync(options.tlsClientKeyOut, tls.clientKey ?? '');
+    written.push(
+      `VAULT_CLIENT_CERT=${options.tlsClientCertOut}`,
+      `VAULT_CLIENT_KEY=${options.tlsClientKeyOut}`,
+    );
+  }
+  return written;
 }
 
 /** `localhost` or a loopback address (127.0.0.0/8, ::1, ::ffff:127.x.x.x). */
@@ -149,6 +223,7 @@ async function main(argv: readonly string[]): Promise<number> {
       mount: options.mount,
       ...(options.token === undefined ? {} : { token: options.token }),
       ...(options.stateFile === undefined ? {} : { stateFile: options.stateFile }),
+      ...(options.tls ? { tls: { requireClientCert: options.tlsClientAuth } } : {}),
     });
   } catch (error) {
     err(`${NAME}: could not start: ${error instanceof Error ? error.message : String(error)}`);
@@ -163,11 +238,24 @@ async function main(argv: readonly string[]): Promise<number> {
   }, 5_000);
   trimLog.unref();
 
-  process.stdout.write(`VAULT_ADDR=${server.address} VAULT_TOKEN=${server.token}\n`);
+  let tlsFiles: string[];
+  try {
+    tlsFiles = writeTlsFiles(options, server);
+  } catch (error) {
+    err(
+      `${NAME}: could not write the TLS files: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
+    await server.close();
+    return 1;
+  }
+  process.stdout.write(
+    `${[`VAULT_ADDR=${server.address}`, `VAULT_TOKEN=${server.token}`, ...tlsFiles].join(' ')}\n`,
+  );
   err(
     `${NAME}: Transit mounted at ${options.mount}/` +
       `${options.stateFile === undefined ? ', keys in memory' : `, keys in ${options.stateFile}`}` +
       `${options.delayMs > 0 ? `, every answer delayed ${options.delayMs} ms` : ''}` +
+      `${options.tls ? `, HTTPS${options.tlsClientAuth ? ' with client certificates' : ''}` : ''}` +
       `; development only. Ctrl-C to stop.`,
   );
 
