@@ -16,6 +16,10 @@ afterEach(async () => {
   await vault.close();
 });
 
+/** Timers that keep the event loop alive (an unref'd timer is not listed). */
+const timers = (): number =>
+  process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+
 /** Records every event of every signal of the given groups, as JSON. */
 function record(...groups: object[]): string[] {
   const events: string[] = [];
@@ -59,8 +63,6 @@ describe('auth secrets', () => {
   it('renewal timers never keep the process alive (unref)', async () => {
     const { roleId, secretId } = vault.addAppRole({ roleName: 'r', tokenTtlSeconds: 600 });
     subject = harness(vault, { auth: { method: 'approle', roleId, secretId } });
-    const timers = (): number =>
-      process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
     const before = timers();
     await subject.roundTrip(); // logs in: a renewal is planned in ~400 s
     expect(vault.logins).toHaveLength(1);
