@@ -69,6 +69,29 @@ describe('the built package', () => {
   });
 
   it('never loads the optional peer @opentelemetry/api from the main entry', () => {
+    // Run where the peer cannot be resolved, as in an app that did not install it.
+    const hook = `export async function resolve(specifier, context, next) {
+      if (specifier.startsWith('@opentelemetry/')) throw new Error('no @opentelemetry here');
+      return next(specifier, context);
+    }`;
+    const loads = (entry: string) =>
+      execFileSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { register } from 'node:module';
+          register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});
+          import(${JSON.stringify(entry)}).then(
+            (m) => console.log('loaded ' + Object.keys(m).length),
+            (e) => console.log('failed: ' + e.message),
+          );`,
+        ],
+        { cwd: root, encoding: 'utf8' },
+      ).trim();
+    expect(loads('@ascetic-ddd/nestjs-kms')).toMatch(/^loaded \d+$/);
+    // The hook works: the entry that needs the peer does not load under it.
+    expect(loads('@ascetic-ddd/nestjs-kms/opentelemetry')).toBe('failed: no @opentelemetry here');
     // Every module the main entry reaches, by its static imports and re-exports.
     const seen = new Set<string>();
     const pending = [`${root}/dist/lib/index.js`];
