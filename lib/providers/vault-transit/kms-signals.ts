@@ -255,7 +255,7 @@ function mappedKeyName(
   }
 }
 
-/** `vault:v<N>:` at the start of a wrapped DEK: only the prefix is read. */
+/** `vault:v<N>:` at the start of a wrapped DEK: only the prefix (at most 18 bytes) is read. */
 const VERSION_PREFIX = /^vault:v([1-9]\d{0,9}):/;
 
 function keyVersionOf(operation: string, args: unknown[], result: unknown): number | undefined {
@@ -276,7 +276,7 @@ function keyVersionOf(operation: string, args: unknown[], result: unknown): numb
 
 function prefixVersion(wrapped: unknown): number | undefined {
   if (!(wrapped instanceof Uint8Array)) return undefined;
-  const head = Buffer.from(wrapped.buffer, wrapped.byteOffset, Math.min(wrapped.length, 17));
+  const head = Buffer.from(wrapped.buffer, wrapped.byteOffset, Math.min(wrapped.length, 18));
   const match = VERSION_PREFIX.exec(head.toString('latin1'));
   return match ? Number(match[1]) : undefined;
 }
