@@ -62,6 +62,7 @@ describe('npm pack --dry-run', () => {
     writeFileSync(join(stray, 'dist/lib/leftover.spec.js'), 'export {};\n');
     writeFileSync(join(stray, 'dist/lib/index.js.map'), '{}\n');
     writeFileSync(join(stray, 'notes.txt'), 'not for users\n');
+    writeFileSync(join(stray, 'dist/lib/.env'), 'VAULT_TOKEN=hvs.not-a-real-token\n');
     const strayManifest = readManifest(stray);
     // Without the exclusion of source maps, and with two entries nobody should ship.
     strayManifest.files = [
@@ -75,6 +76,7 @@ describe('npm pack --dry-run', () => {
     expect(flagged).toContain('dist/lib/leftover.spec.js');
     expect(flagged).toContain('dist/lib/index.js.map');
     expect(flagged).toContain('notes.txt');
+    expect(flagged).toContain('dist/lib/.env');
     expect(flagged).toContain('test/package/package-quality.spec.ts');
     expect(missingPackFiles(packed.filter((path) => path !== 'dist/lib/index.d.ts'))).toEqual([
       'dist/lib/index.d.ts',
@@ -261,6 +263,38 @@ const { startTransitDevServer } = require('${manifest.name}/testing');
       stdio: 'pipe',
     });
     expect(output.trim()).toBe('ok');
+  }, 120_000);
+
+  it('loads every entry without file-type, which @nestjs/common 12 imports only lazily', () => {
+    // npm ci warns that file-type@22 (a dependency of @nestjs/common 12) wants Node >= 22.
+    // @nestjs/common imports it only inside FileTypeValidator (upload validation), which
+    // nothing here uses: with file-type made unresolvable, every entry still loads.
+    const hook = `export async function resolve(specifier, context, next) {
+      if (specifier === 'file-type' || specifier.startsWith('file-type/')) {
+        throw new Error('file-type is not loaded here');
+      }
+      return next(specifier, context);
+    }`;
+    // Reachable from the consumer, so that only the hook can keep it out (the control below).
+    linkPackages(consumer, ['file-type']);
+    const specifiers = moduleEntries(manifest).map((subpath) => specifierOf(manifest, subpath));
+    const script = `
+      import { register } from 'node:module';
+      register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});
+      const loaded = [];
+      for (const specifier of ${JSON.stringify(specifiers)}) {
+        loaded.push(Object.keys(await import(specifier)).length > 0);
+      }
+      await import('file-type').then(
+        () => console.log(loaded.join(',') + ' file-type-loaded'),
+        () => console.log(loaded.join(',') + ' file-type-blocked'),
+      );`;
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: consumer,
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
+    expect(output.trim()).toBe(`${specifiers.map(() => 'true').join(',')} file-type-blocked`);
   }, 120_000);
 
   it('require() refuses an ESM graph with top-level await, so the checks above would notice one', () => {
