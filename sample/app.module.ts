@@ -1,7 +1,9 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { ConfigModule, ConfigService } from '@nestjs/config';
+import { TerminusModule } from '@nestjs/terminus';
 import { CompositeSessionPool, KmsModule, type KmsModuleOptions } from '@ascetic-ddd/nestjs-kms';
+import { VaultHealthIndicator } from '@ascetic-ddd/nestjs-kms/health';
 import { CustomersController } from './customers/customers.controller.js';
 import { CustomersRepository } from './customers/customers.repository.js';
 import { CustomersService } from './customers/customers.service.js';
@@ -64,6 +66,7 @@ class BackendsModule {}
       mountInterceptor: true,
     }),
     BackendsModule,
+    TerminusModule,
   ],
   controllers: [CustomersController, TenantKeysController, HealthController],
   providers: [
@@ -72,6 +75,7 @@ class BackendsModule {}
     TenantsRepository,
     TenantKeysService,
     RotateTenantKeyJob,
+    VaultHealthIndicator,
     { provide: REWRAP_PAGE_SIZE, useValue: DEFAULT_REWRAP_PAGE_SIZE },
     { provide: APP_FILTER, useClass: HttpErrorFilter },
   ],

@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { KmsConfigurationError } from '../errors/kms-configuration.error.js';
 import { KmsError } from '../errors/kms.error.js';
+import type { IKeyManagementService } from '../interfaces/key-management-service.interface.js';
+import { InjectKeyManagementService } from '../kms.decorators.js';
 import {
   READ_VAULT_HEALTH,
   type VaultHealthReading,
@@ -35,10 +37,12 @@ const MAX_DETAIL_LENGTH = 200;
  * `standby`, `performanceStandby`, `version`, `clusterName` and `statusCode` as far as Vault
  * sent them — never a token.
  *
- * It sends one unauthenticated-by-design `GET /v1/sys/health` (never retried) to the module's
- * `vaultAddr` through the module's REST pool, so TLS and namespace settings and the transport
- * apply as for every KMS call. Provide it next to `TerminusModule` in a module that sees
- * `KmsModule`'s exports:
+ * It sends one `GET /v1/sys/health` (never retried) to the module's `vaultAddr` through the
+ * module's REST pool, so TLS and namespace settings and the transport apply as for every KMS
+ * call. It checks the service registered under `KEY_MANAGEMENT_SERVICE`: when a test overrides
+ * it with another implementation (e.g. `InMemoryKeyManagementService`), that one's `setup()` is
+ * the check instead, within the same timeout (up with `provider` in the details). Provide it
+ * next to `TerminusModule` in a module that sees `KmsModule`'s exports:
  *
  * @example
  * ```ts
@@ -53,7 +57,7 @@ const MAX_DETAIL_LENGTH = 200;
 export class VaultHealthIndicator {
   constructor(
     private readonly healthIndicatorService: HealthIndicatorService,
-    private readonly kms: VaultTransitService,
+    @InjectKeyManagementService() private readonly kms: IKeyManagementService,
     private readonly pool: RestSessionPool,
   ) {}
 
@@ -76,11 +80,15 @@ export class VaultHealthIndicator {
         reject(new CheckTimedOut());
       }, timeoutMs);
     });
-    const reading = this.pool.session((session) =>
-      this.kms[READ_VAULT_HEALTH](session, { signal: controller.signal }),
+    const kms = this.kms;
+    const reading: Promise<VaultHealthReading | string> = this.pool.session((session) =>
+      kms instanceof VaultTransitService
+        ? kms[READ_VAULT_HEALTH](session, { signal: controller.signal })
+        : kms.setup(session, { signal: controller.signal }).then(() => kms.constructor.name),
     );
     try {
       const answer = await Promise.race([reading, timedOut]);
+      if (typeof answer === 'string') return indicator.up({ provider: answer });
       const details = detailsOf(answer);
       if (answer.serving) return indicator.up(details);
       return indicator.down({

@@ -1,45 +1,53 @@
-import { Controller, Get, HttpStatus, Logger, Res } from '@nestjs/common';
+import { Controller, Get, Logger } from '@nestjs/common';
 import {
-  CurrentSession,
-  InjectKeyManagementService,
-  type IKeyManagementService,
-  type ISession,
-} from '@ascetic-ddd/nestjs-kms';
+  HealthCheck,
+  HealthCheckService,
+  HealthIndicatorService,
+  type HealthCheckResult,
+  type HealthIndicatorResult,
+} from '@nestjs/terminus';
+import { CurrentSession, type ISession } from '@ascetic-ddd/nestjs-kms';
+import { VaultHealthIndicator } from '@ascetic-ddd/nestjs-kms/health';
 import { extractConnection } from '../database/extract-connection.js';
 
-type Status = 'up' | 'down';
+/** How long Vault's sys/health may take before the check reports it down. */
+const VAULT_CHECK_TIMEOUT_MS = 2_000;
 
-/** The part of the platform's response the check uses (express, fastify alike). */
-interface StatusSettable {
-  status(code: number): unknown;
-}
-
-/** Readiness: 200 when both the key service and the database answer, 503 otherwise. */
+/**
+ * Readiness (terminus): 200 when Vault serves — its active node, or a standby whose requests
+ * reach the active node — and the database answers; 503 otherwise (Vault sealed, uninitialised,
+ * unreachable or hung past the timeout; the database closed), naming what is down.
+ */
 @Controller('health')
 export class HealthController {
   private readonly logger = new Logger('Health');
 
-  constructor(@InjectKeyManagementService() private readonly kms: IKeyManagementService) {}
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly vault: VaultHealthIndicator,
+    private readonly indicators: HealthIndicatorService,
+  ) {}
 
   @Get()
-  async check(
-    @CurrentSession() session: ISession,
-    @Res({ passthrough: true }) response: StatusSettable,
-  ): Promise<{ status: 'ok' | 'error'; kms: Status; database: Status }> {
-    // setup(): Vault's sys/health plus a lookup of the token (sealed, down or bad token = down).
-    const kms = await this.kms.setup(session).then(up, (error: unknown) => this.down('kms', error));
-    const database = await extractConnection(session)
-      .get('SELECT 1 AS ok')
-      .then(up, (error: unknown) => this.down('database', error));
-    const healthy = kms === 'up' && database === 'up';
-    response.status(healthy ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
-    return { status: healthy ? 'ok' : 'error', kms, database };
+  @HealthCheck()
+  check(@CurrentSession() session: ISession): Promise<HealthCheckResult> {
+    return this.health.check([
+      () => this.vault.isHealthy('vault', { timeoutMs: VAULT_CHECK_TIMEOUT_MS }),
+      () => this.database(session),
+    ]);
   }
 
-  private down(what: string, error: unknown): Status {
-    this.logger.warn(`${what} is down: ${error instanceof Error ? error.message : String(error)}`);
-    return 'down';
+  /** The request's own unit of work answers a trivial query. */
+  private async database(session: ISession): Promise<HealthIndicatorResult<'database'>> {
+    const indicator = this.indicators.check('database');
+    try {
+      await extractConnection(session).get('SELECT 1 AS ok');
+      return indicator.up();
+    } catch (error) {
+      this.logger.warn(
+        `database is down: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      return indicator.down({ message: 'the database did not answer' });
+    }
   }
 }
-
-const up = (): Status => 'up';

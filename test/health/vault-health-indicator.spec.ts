@@ -4,7 +4,14 @@ import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VaultHealthIndicator } from '../../lib/health/index.js';
-import { KmsConfigurationError, KmsModule, type KmsModuleOptions } from '../../lib/index.js';
+import {
+  InMemoryKeyManagementService,
+  KEY_MANAGEMENT_SERVICE,
+  KmsConfigurationError,
+  KmsModule,
+  KmsUnavailableError,
+  type KmsModuleOptions,
+} from '../../lib/index.js';
 import { startTransitDevServer, type TransitDevServer } from '../../lib/testing/index.js';
 import {
   closedPort,
@@ -66,7 +73,11 @@ afterEach(async () => {
   scripted.length = 0;
 });
 
-async function boot(vaultAddr: string, options: Partial<KmsModuleOptions> = {}) {
+async function boot(
+  vaultAddr: string,
+  options: Partial<KmsModuleOptions> = {},
+  kms?: InMemoryKeyManagementService,
+) {
   @Module({
     imports: [
       TerminusModule, // its logger reports failed checks (searched for secrets below)
@@ -77,7 +88,9 @@ async function boot(vaultAddr: string, options: Partial<KmsModuleOptions> = {}) 
     providers: [VaultHealthIndicator],
   })
   class HealthTestModule {}
-  const moduleRef = await Test.createTestingModule({ imports: [HealthTestModule] }).compile();
+  const builder = Test.createTestingModule({ imports: [HealthTestModule] });
+  if (kms) builder.overrideProvider(KEY_MANAGEMENT_SERVICE).useValue(kms);
+  const moduleRef = await builder.compile();
   app = moduleRef.createNestApplication({ logger });
   await app.init();
   return app;
@@ -214,6 +227,25 @@ describe('VaultHealthIndicator', () => {
     expect((await getHealth(503))['error']).toEqual({
       vault: { status: 'down', message: 'sys/health answered HTTP 404', statusCode: 404 },
     });
+  });
+
+  it('checks a KEY_MANAGEMENT_SERVICE override (the in-memory provider) by its setup()', async () => {
+    const kms = new InMemoryKeyManagementService();
+    await boot(`http://127.0.0.1:${await closedPort()}`, {}, kms);
+    expect((await getHealth(200))['info']).toEqual({
+      vault: { status: 'up', provider: 'InMemoryKeyManagementService' },
+    });
+    kms.failNext(
+      new KmsUnavailableError('Vault is unavailable for setup: told to fail', 'network'),
+    );
+    expect((await getHealth(503))['error']).toEqual({
+      vault: {
+        status: 'down',
+        message: 'Vault is unavailable for setup: told to fail',
+        code: 'KMS_UNAVAILABLE',
+      },
+    });
+    expect(kms.calls.map((call) => call.operation)).toEqual(['setup', 'setup']);
   });
 
   it('refuses an invalid timeout before any request', async () => {

@@ -124,17 +124,17 @@ describe('sample app: errors map to HTTP with clean JSON bodies', () => {
 
   it('health: 200 when Vault and the database answer, 503 when Vault is sealed', async () => {
     const http = app.getHttpServer();
-    expect((await request(http).get('/health').expect(200)).body).toEqual({
+    expect((await request(http).get('/health').expect(200)).body).toMatchObject({
       status: 'ok',
-      kms: 'up',
-      database: 'up',
+      info: { vault: { status: 'up', state: 'active' }, database: { status: 'up' } },
+      error: {},
     });
     vault.setSealed(true);
     try {
-      expect((await request(http).get('/health').expect(503)).body).toEqual({
+      expect((await request(http).get('/health').expect(503)).body).toMatchObject({
         status: 'error',
-        kms: 'down',
-        database: 'up',
+        info: { database: { status: 'up' } },
+        error: { vault: { status: 'down', message: 'Vault is sealed', sealed: true } },
       });
       const read = await request(http).get(`/tenants/acme/customers/${customerId}`).expect(503);
       expect(read.headers['retry-after']).toBe('5');
