@@ -41,7 +41,7 @@ export function instrumentKms(
   options: KmsInstrumentationOptions = {},
 ): Disconnect {
   const signals = signalsOf(service);
-  const hashTenant = tenantHasherOf(options);
+  const hashTenant = checkInstrumentationOptions(options);
   const tracerProvider = options.tracerProvider ?? trace.getTracerProvider();
   const meterProvider = options.meterProvider ?? metrics.getMeterProvider();
   const disconnects: Disconnect[] = [];
@@ -77,11 +77,26 @@ function signalsOf(service: unknown): KmsSignals {
   return signals as KmsSignals;
 }
 
-function tenantHasherOf(options: unknown): TenantHasher | undefined {
+/**
+ * Throws {@link KmsConfigurationError} for invalid {@link KmsInstrumentationOptions} (never
+ * echoing `tenantHashKey`); returns the tenant hasher they ask for, if any.
+ */
+export function checkInstrumentationOptions(options: unknown): TenantHasher | undefined {
   if (typeof options !== 'object' || options === null) {
     throw new KmsConfigurationError(invalid('options', 'expected an object'));
   }
-  const { tenantId = 'omit', tenantHashKey } = options as KmsInstrumentationOptions;
+  const {
+    tenantId = 'omit',
+    tenantHashKey,
+    tracerProvider,
+    meterProvider,
+  } = options as KmsInstrumentationOptions;
+  if (tracerProvider !== undefined && typeof tracerProvider?.getTracer !== 'function') {
+    throw new KmsConfigurationError(invalid('tracerProvider', 'expected a TracerProvider'));
+  }
+  if (meterProvider !== undefined && typeof meterProvider?.getMeter !== 'function') {
+    throw new KmsConfigurationError(invalid('meterProvider', 'expected a MeterProvider'));
+  }
   if (tenantId !== 'omit' && tenantId !== 'hash') {
     throw new KmsConfigurationError(invalid('tenantId', "expected 'omit' or 'hash'"));
   }

@@ -63,8 +63,11 @@ describe('the built package', () => {
     expect(exportedNames('@ascetic-ddd/nestjs-kms/testing')).toEqual(['startTransitDevServer']);
   });
 
-  it('exports exactly instrumentKms from "./opentelemetry"', () => {
-    expect(exportedNames('@ascetic-ddd/nestjs-kms/opentelemetry')).toEqual(['instrumentKms']);
+  it('exports exactly the OpenTelemetry bridge from "./opentelemetry"', () => {
+    expect(exportedNames('@ascetic-ddd/nestjs-kms/opentelemetry')).toEqual([
+      'instrumentKms',
+      'provideKmsTelemetry',
+    ]);
     expect(existsSync(`${root}/dist/lib/telemetry/index.d.ts`)).toBe(true);
   });
 
