@@ -431,8 +431,84 @@ describe('the migration guide: node-vault calls and their replacements', () => {
       expect(opened.equals(dek)).toBe(true);
       // The 403 of the stale cached token was followed by one repeat with the new token.
       expect(devVault.requests.slice(-2).map((r) => r.status)).toEqual([403, 200]);
+
+      // The same with the tokenFile auth method: re-read at once after a 403.
+      const fromFile = new VaultTransitService({
+        vaultAddr,
+        auth: { method: 'tokenFile', path: tokenSinkPath },
+      });
+      await pool.session((s) => fromFile.decryptDek(s, 42, encryptedDek));
+      const third = devVault.createToken({ ttlSeconds: 3600 });
+      await writeFile(tokenSinkPath, `${third}\n`);
+      devVault.revokeToken(second);
+      const reread = await pool.session((s) => fromFile.decryptDek(s, 42, encryptedDek));
+      expect(reread.equals(dek)).toBe(true);
+      fromFile.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('logins and namespaces: approleLogin/kubernetesLogin and namespace become auth and namespace', async () => {
+    const teamVault = await startTransitDevServer({ namespace: 'team-a' });
+    const dir = await mkdtemp(join(tmpdir(), 'kms-migration-'));
+    const services: VaultTransitService[] = [];
+    try {
+      vaultAddr = teamVault.address;
+      const { roleId, secretId } = teamVault.addAppRole({ roleName: 'orders' });
+      const dek = randomBytes(32);
+
+      // Before: node-vault logs in, keeps the token on the client, renews it on a timer.
+      const vault = nodeVault({ endpoint: vaultAddr, namespace: 'team-a' });
+      await vault.approleLogin({ role_id: roleId, secret_id: secretId });
+      const old = await vault.write('transit/encrypt/tenant-42', {
+        plaintext: dek.toString('base64'),
+      });
+
+      // After: the library logs in on first use, renews, and logs in again when it must.
+      const kms = new VaultTransitService({
+        vaultAddr,
+        namespace: 'team-a',
+        auth: { method: 'approle', roleId, secretId },
+      });
+      services.push(kms);
+      const opened = await pool.session((s) =>
+        kms.decryptDek(s, 42, Buffer.from(old.data.ciphertext as string)),
+      );
+      expect(opened.equals(dek)).toBe(true);
+
+      const jwt = `eyJhbGciOiJSUzI1NiJ9.${Buffer.from('{"sub":"orders"}').toString('base64url')}.c2ln`;
+      const jwtFile = join(dir, 'token');
+      await writeFile(jwtFile, jwt);
+      teamVault.setKubernetesRole({ role: 'orders', jwts: [jwt] });
+      await vault.kubernetesLogin({ role: 'orders', jwt, mount_point: 'kubernetes' }); // you read the JWT
+      const inPod = new VaultTransitService({
+        vaultAddr,
+        namespace: 'team-a',
+        auth: { method: 'kubernetes', role: 'orders', jwtFile }, // default: the pod's token file
+      });
+      services.push(inPod);
+      const again = await pool.session((s) =>
+        inPod.decryptDek(s, 42, Buffer.from(old.data.ciphertext as string)),
+      );
+      expect(again.equals(dek)).toBe(true);
+      expect(teamVault.requests.filter((r) => r.path.endsWith('/login'))).toHaveLength(4);
+
+      const wrong = new VaultTransitService({
+        vaultAddr,
+        namespace: 'team-a',
+        auth: { method: 'approle', roleId, secretId: 'not-the-secret-id' },
+      });
+      services.push(wrong);
+      const refused = await pool
+        .session((s) => wrong.decryptDek(s, 42, Buffer.from(old.data.ciphertext as string)))
+        .catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(KmsAccessDeniedError);
+      expectNoSecrets(refused, [secretId, 'not-the-secret-id', jwt, roleId]);
+    } finally {
+      for (const service of services) service.close();
+      await rm(dir, { recursive: true, force: true });
+      await teamVault.close();
     }
   });
 

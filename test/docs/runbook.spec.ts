@@ -3,15 +3,21 @@
 // its ```ts blocks are contiguous runs of lines of this file (checked by docs-samples.spec.ts).
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { TerminusModule } from '@nestjs/terminus';
+import { Test } from '@nestjs/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { VaultHealthIndicator } from '../../lib/health/index.js';
 import {
   KekNotFoundError,
   KmsAccessDeniedError,
   KmsConfigurationError,
   KmsDecryptionError,
   KmsInvalidInputError,
+  KmsModule,
   KmsUnavailableError,
+  KEY_MANAGEMENT_SERVICE,
   RestSessionPool,
+  SESSION_POOL,
   VaultTransitService,
   type IKeyManagementService,
   type ISession,
@@ -276,6 +282,35 @@ describe('runbook: HA — vaultAddr at a standby node', () => {
       );
     } finally {
       await standby.close();
+    }
+  });
+});
+
+describe('runbook: readiness with VaultHealthIndicator (sys/health only)', () => {
+  it('sealed → down with state sealed; a revoked token → still up (setup() sees it)', async () => {
+    const token = mintToken();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TerminusModule,
+        KmsModule.forRoot({ vaultAddr: devVault.address, vaultToken: token }),
+      ],
+      providers: [VaultHealthIndicator],
+    }).compile();
+    try {
+      const vault = moduleRef.get(VaultHealthIndicator);
+      const kms = moduleRef.get<IKeyManagementService>(KEY_MANAGEMENT_SERVICE);
+      const sessions = moduleRef.get<RestSessionPool>(SESSION_POOL);
+      expect(await vault.isHealthy('vault')).toMatchObject({ vault: { status: 'up' } });
+      devVault.setSealed(true);
+      expect(await vault.isHealthy('vault')).toMatchObject({
+        vault: { status: 'down', state: 'sealed', sealed: true },
+      });
+      devVault.setSealed(false);
+      devVault.revokeToken(token);
+      expect(await vault.isHealthy('vault')).toMatchObject({ vault: { status: 'up' } });
+      expect(await diagnose(kms, sessions)).toBe('token refused');
+    } finally {
+      await moduleRef.close();
     }
   });
 });
