@@ -198,7 +198,7 @@ describe('runbook: shred a tenant', () => {
   });
 
   it('the DEK cache: another process’s shred is seen only after maxAgeMs; this process’s own purges at once', async () => {
-    const cached = service({ cache: { maxEntries: 100, maxAgeMs: 300 } });
+    const cached = service({ cache: { maxEntries: 100, maxAgeMs: 2_000 } });
     const eraser = service(); // another process
     const { dek, encryptedDek } = await pool.session((s) => cached.generateDek(s, 'acme'));
     await pool.session((s) => cached.decryptDek(s, 'acme', encryptedDek)); // now cached
@@ -206,7 +206,7 @@ describe('runbook: shred a tenant', () => {
     await pool.session((s) => eraser.deleteKek(s, 'acme'));
     const stillHere = await pool.session((s) => cached.decryptDek(s, 'acme', encryptedDek));
     expect(stillHere.equals(dek)).toBe(true);
-    await sleep(900); // generous: well past maxAgeMs
+    await sleep(3_000); // generous: well past maxAgeMs
     expect(await failureOf((s) => cached.decryptDek(s, 'acme', encryptedDek))).toBeInstanceOf(
       KekNotFoundError,
     );
@@ -237,7 +237,7 @@ describe('runbook: Vault sealed', () => {
   it('sealed → retried, then circuit-open without requests; unsealed → traffic resumes by itself', async () => {
     const kms = service({
       retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
-      circuitBreaker: { failureThreshold: 4, resetTimeoutMs: 400 },
+      circuitBreaker: { failureThreshold: 4, resetTimeoutMs: 3_000 },
     });
     const { encryptedDek } = await pool.session((s) => kms.generateDek(s, 'acme'));
     devVault.setSealed(true);
@@ -254,7 +254,7 @@ describe('runbook: Vault sealed', () => {
     expect(devVault.requests.length).toBe(sent); // not sent at all
 
     devVault.setSealed(false);
-    await sleep(1_000); // generous: past resetTimeoutMs; no restart, no call needed meanwhile
+    await sleep(4_000); // generous: past resetTimeoutMs; no restart, no call needed meanwhile
     const dek = await pool.session((s) => kms.decryptDek(s, 'acme', encryptedDek));
     expect(dek).toHaveLength(32);
     expect(await diagnose(kms, pool)).toBe('ok');
@@ -317,9 +317,9 @@ describe('runbook: readiness with VaultHealthIndicator (sys/health only)', () =>
 
 describe('runbook: Vault down, partitioned or slow', () => {
   it('a closed port is reason network; a hanging Vault is reason timeout', async () => {
-    const kms = service({ timeoutMs: 250, deadlineMs: 1_000, retry: false });
+    const kms = service({ timeoutMs: 1_000, deadlineMs: 3_000, retry: false });
     const { encryptedDek } = await pool.session((s) => kms.generateDek(s, 'acme'));
-    devVault.injectFault({ kind: 'delay', ms: 2_000 });
+    devVault.injectFault({ kind: 'delay', ms: 5_000 });
     expect(await failureOf((s) => kms.decryptDek(s, 'acme', encryptedDek))).toMatchObject({
       name: 'KmsUnavailableError',
       reason: 'timeout',
@@ -386,10 +386,10 @@ describe('runbook: token expired, revoked or under-privileged', () => {
   });
 
   it('an expired token is refused the same way (TTL)', async () => {
-    const token = mintToken({ ttlSeconds: 1 });
+    const token = mintToken({ ttlSeconds: 3 });
     const kms = service({ vaultToken: token });
     await pool.session((s) => kms.generateDek(s, 'acme'));
-    await sleep(2_200); // generous: past the 1 s TTL
+    await sleep(4_500); // generous: past the 3 s TTL
     expect(await failureOf((s) => kms.generateDek(s, 'acme'))).toBeInstanceOf(KmsAccessDeniedError);
   });
 
