@@ -90,6 +90,9 @@ export const messages = {
   redirected: (operation: string, status: number): string =>
     `Vault answered ${operation} with a redirect (HTTP ${status}): vaultAddr points at a standby ` +
     'node or a redirecting proxy. Point it at the active node or the cluster address.',
+  healthTimeoutInvalid: (max: number): string =>
+    `Invalid VaultHealthIndicator option "timeoutMs": an integer from 1 to ${max} is required.`,
+  healthTimedOut: (ms: number): string => `Vault did not answer sys/health within ${ms} ms`,
   redirectRefused: (operation: string, status: number, target: string, why: string): string =>
     `Vault answered ${operation} with a redirect (HTTP ${status}) to ${target} that was not ` +
     `followed: ${why}. Check the cluster's api_addr, or point vaultAddr at the active node.`,

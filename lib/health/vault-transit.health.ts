@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { KmsConfigurationError } from '../errors/kms-configuration.error.js';
 import { KmsError } from '../errors/kms.error.js';
+import { messages } from '../errors/messages.js';
 import type { IKeyManagementService } from '../interfaces/key-management-service.interface.js';
 import { InjectKeyManagementService } from '../kms.decorators.js';
 import {
@@ -99,7 +100,7 @@ export class VaultHealthIndicator {
       if (error instanceof CheckTimedOut || controller.signal.aborted) {
         void reading.catch(() => undefined); // cancelled by the abort above
         return indicator.down({
-          message: `Vault did not answer sys/health within ${timeoutMs} ms`,
+          message: messages.healthTimedOut(timeoutMs),
           timeoutMs,
         });
       }
@@ -126,9 +127,7 @@ function checkedTimeout(timeoutMs: unknown): number {
     timeoutMs < 1 ||
     timeoutMs > MAX_TIMEOUT_MS
   ) {
-    throw new KmsConfigurationError(
-      `Invalid VaultHealthIndicator option "timeoutMs": an integer from 1 to ${MAX_TIMEOUT_MS} is required.`,
-    );
+    throw new KmsConfigurationError(messages.healthTimeoutInvalid(MAX_TIMEOUT_MS));
   }
   return timeoutMs;
 }

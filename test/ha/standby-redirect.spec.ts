@@ -84,6 +84,28 @@ describe.each(TRANSPORTS)('a standby node (transport: %s)', (transport) => {
     expect(answered(active)).toEqual(paths.map((p) => `${p} 200`));
   });
 
+  it('keeps the namespace header on the redirected request', async () => {
+    const namespaced = await startTransitDevServer({ token: TOKEN, namespace: 'team-a' });
+    try {
+      standby.setStandby({ activeAddress: namespaced.address });
+      const dek = Buffer.alloc(32, 3);
+      const service = kms(transport, standby.address, { namespace: 'team-a' });
+      const wrapped = await pool.session((s) => service.encryptDek(s, 'acme', dek));
+      expect(await pool.session((s) => service.decryptDek(s, 'acme', wrapped))).toEqual(dek);
+      expect(answered(namespaced)).toEqual([
+        'POST /v1/transit/encrypt/tenant-acme 200',
+        'POST /v1/transit/decrypt/tenant-acme 200',
+      ]);
+      // Without the header the active node has no such mount: the header made the difference.
+      const error = await rejection(
+        pool.session((s) => kms(transport, standby.address).encryptDek(s, 'acme', dek)),
+      );
+      expect(error).toBeInstanceOf(KmsConfigurationError);
+    } finally {
+      await namespaced.close();
+    }
+  });
+
   it('a redirect hop is not a retry: calls go through with retries off', async () => {
     const service = kms(transport, standby.address, { retry: false, circuitBreaker: false });
     const dek = Buffer.alloc(32, 6);
