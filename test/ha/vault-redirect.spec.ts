@@ -58,6 +58,13 @@ describe('redirectTarget (which redirects the client follows)', () => {
     expect(withUser.message).not.toMatch(/pa55word|q=1|user/);
   });
 
+  it('refuses a target with userinfo, without echoing it', () => {
+    const error = refusal('https://admin:pa55word@active:8200/v1/transit/encrypt/t');
+    expect(error.message).toContain('https://active:8200/v1/transit/encrypt/t');
+    expect(error.message).toContain('carries credentials');
+    expect(error.message).not.toMatch(/admin|pa55word/);
+  });
+
   it(`stops after ${MAX_REDIRECT_HOPS} hops`, () => {
     expect(redirectTarget('x', 307, '/v1/x', FROM, MAX_REDIRECT_HOPS - 1)).toBeDefined();
     const error = refusal('/v1/x', FROM, MAX_REDIRECT_HOPS);

@@ -15,7 +15,7 @@ const FOLLOWED = new Set([307, 308]);
  * for any other answer (other 3xx stay answers) or one without a `Location`. Throws a
  * {@link KmsConfigurationError} for a redirect that must not be followed: past
  * {@link MAX_REDIRECT_HOPS}, to a scheme other than http(s), from https to http (the token would
- * travel in clear text), or to a `Location` that is no URL. The error names the target by scheme,
+ * travel in clear text), to a URL with userinfo, or to a `Location` that is no URL. The error names the target by scheme,
  * host and path only (no userinfo, no query string).
  */
 export function redirectTarget(
@@ -39,6 +39,8 @@ export function redirectTarget(
   const shown = describeUrl(target);
   if (target.protocol !== 'http:' && target.protocol !== 'https:')
     throw refuse(shown, 'only http and https are followed');
+  if (target.username !== '' || target.password !== '')
+    throw refuse(shown, 'it carries credentials (userinfo), which Vault never sends');
   if (target.protocol === 'http:' && new URL(from).protocol === 'https:')
     throw refuse(shown, 'it leaves https for http, which would send the token unencrypted');
   if (hop >= MAX_REDIRECT_HOPS)
