@@ -248,6 +248,22 @@ describe('VaultHealthIndicator', () => {
     expect(kms.calls.map((call) => call.operation)).toEqual(['setup', 'setup']);
   });
 
+  it('does not judge the token, but is down when no token can be had', async () => {
+    // A token Vault does not know: sys/health does not care.
+    await boot(vault.address, { vaultToken: 'hvs.unknown-token-0123456789abcdef' });
+    expect((await getHealth(200))['info']).toMatchObject({ vault: { status: 'up' } });
+    await app?.close();
+    // A token function that fails: the request cannot be sent.
+    await boot(vault.address, {
+      vaultToken: () => {
+        throw new Error(`no token today (${TOKEN})`);
+      },
+    });
+    const error = (await getHealth(503))['error'] as Record<string, Record<string, unknown>>;
+    expect(error['vault']).toMatchObject({ status: 'down', code: 'KMS_CONFIGURATION' });
+    expect(error['vault']?.['message']).toMatch(/vaultToken function/);
+  });
+
   it('refuses an invalid timeout before any request', async () => {
     const booted = await boot(vault.address);
     const indicator = booted.get(VaultHealthIndicator);
