@@ -1,8 +1,9 @@
 import { KmsAccessDeniedError } from '../errors/kms-access-denied.error.js';
 import { KmsConfigurationError } from '../errors/kms-configuration.error.js';
-import type { KmsError } from '../errors/kms.error.js';
+import { KmsError } from '../errors/kms.error.js';
 import { KmsUnavailableError } from '../errors/kms-unavailable.error.js';
 import { messages } from '../errors/messages.js';
+import { followRedirects } from '../providers/vault-transit/vault-redirect.js';
 import { redact, Secret } from '../secret.js';
 import type { HttpExchange, HttpExchangeResponse } from '../session/http-exchange.js';
 import { authMessages } from './auth.messages.js';
@@ -87,17 +88,22 @@ export class VaultAuthHttp {
     const headers: Record<string, string> = { 'Content-Type': 'application/json' };
     if (token) headers['X-Vault-Token'] = token.reveal();
     if (this.target.namespace !== undefined) headers['X-Vault-Namespace'] = this.target.namespace;
+    const { timeoutMs } = this.target;
+    const json = JSON.stringify(body);
     let response: HttpExchangeResponse;
     try {
-      response = await exchange({
-        method: 'POST',
-        url: `${this.target.vaultAddr}/v1/${path}`,
-        headers,
-        body: JSON.stringify(body),
-        timeoutMs: this.target.timeoutMs,
-      });
+      // A standby's 307/308 to the active node is followed like a Transit call's: same limits,
+      // same body and headers, the hops within the one time limit.
+      response = await followRedirects(
+        operation,
+        `${this.target.vaultAddr}/v1/${path}`,
+        timeoutMs,
+        performance.now(),
+        (url, leftMs) => exchange({ method: 'POST', url, headers, body: json, timeoutMs: leftMs }),
+      );
     } catch (error) {
-      throw transportError(operation, error, this.target.timeoutMs);
+      if (error instanceof KmsError) throw error; // a redirect refused
+      throw transportError(operation, error, timeoutMs);
     }
     const parsed = parseJson(response.body.toString('utf8'));
     const errors = parsed?.['errors'];

@@ -53,3 +53,32 @@ export function redirectTarget(
 export function describeUrl(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname}`;
 }
+
+/** What a redirect is decided on: the answer's status and headers. */
+export interface HopAnswer {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Sends a request with `send(url, leftMs)` and follows the 307/308 answers {@link redirectTarget}
+ * accepts, with the same method, body and headers (the caller's `send` keeps them). The hops share
+ * one time limit: each gets what is left of `limitMs` counted from `started` (`performance.now()`).
+ * Used by Transit calls and by the auth requests (logins, `renew-self`) alike.
+ */
+export async function followRedirects<T extends HopAnswer>(
+  operation: string,
+  url: string,
+  limitMs: number,
+  started: number,
+  send: (url: string, leftMs: number) => Promise<T>,
+): Promise<T> {
+  let target = url;
+  for (let hop = 0; ; hop += 1) {
+    const leftMs = Math.max(1, Math.ceil(limitMs - (performance.now() - started)));
+    const answer = await send(target, leftMs);
+    const next = redirectTarget(operation, answer.status, answer.headers['location'], target, hop);
+    if (next === undefined) return answer;
+    target = next;
+  }
+}

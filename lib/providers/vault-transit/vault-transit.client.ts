@@ -14,8 +14,8 @@ import { CircuitBreaker, NO_BREAKER } from './circuit-breaker.js';
 import { observeAttempt } from './kms-signals.js';
 import { RequestSlots } from './request-slots.js';
 import { parseRetryAfter, RetryPolicy, type Repeatable } from './retry-policy.js';
+import { followRedirects } from './vault-redirect.js';
 
-import { redirectTarget } from './vault-redirect.js';
 export type VaultMethod = 'GET' | 'POST' | 'DELETE';
 
 export interface VaultRequest {
@@ -234,7 +234,7 @@ export class VaultTransitClient {
         () => call.abortedError(),
       );
       leave = typeof slot === 'function' ? slot : await slot;
-      let outgoing: Outgoing = {
+      const outgoing: Outgoing = {
         method: request.method,
         url: (request.outsideMount ? this.v1Url : this.mountUrl) + request.path,
         headers: this.headers(secret, request.body !== undefined),
@@ -242,18 +242,17 @@ export class VaultTransitClient {
       };
       // A standby's 307 to the active node (any 307/308) is followed within this attempt, with
       // the same method, body and headers — the token included; it is not a retry.
-      for (let hop = 0; ; hop += 1) {
-        const leftMs = Math.max(1, Math.ceil(limitMs - (performance.now() - waitStarted)));
-        received =
-          this.options.transport === 'direct'
-            ? await sendDirect(rest, outgoing, call, leftMs)
-            : await sendThroughHttpService(rest, outgoing, call, leftMs);
-        const location = received.headers['location'];
-        const { operation } = request;
-        const next = redirectTarget(operation, received.status, location, outgoing.url, hop);
-        if (next === undefined) break;
-        outgoing = { ...outgoing, url: next };
-      }
+      const direct = this.options.transport === 'direct';
+      received = await followRedirects(
+        request.operation,
+        outgoing.url,
+        limitMs,
+        waitStarted,
+        (url, leftMs) =>
+          direct
+            ? sendDirect(rest, { ...outgoing, url }, call, leftMs)
+            : sendThroughHttpService(rest, { ...outgoing, url }, call, leftMs),
+      );
     } catch (error) {
       if (call.signal?.aborted) throw call.abortedError();
       // Already typed, and not about Vault: e.g. the session ended or opened an atomic scope
