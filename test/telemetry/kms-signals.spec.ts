@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   RestSessionPool,
   VaultTransitService,
@@ -19,6 +20,7 @@ beforeEach(async () => {
   rest = new RestSessionPool();
 });
 afterEach(async () => {
+  vi.restoreAllMocks();
   rest.close();
   await vault.close();
 });
@@ -40,6 +42,14 @@ function record(signals: KmsSignals): Recorded[] {
   }
   return events;
 }
+
+/** Whether a store given to AsyncLocalStorage.run is the telemetry's operation scope. */
+const isOperationScope = (store: unknown): boolean =>
+  typeof store === 'object' && store !== null && 'signals' in store && 'operation' in store;
+
+/** The operation scopes entered so far (stores of AsyncLocalStorage.run calls). */
+const operationScopesEntered = (run: { mock: { calls: unknown[][] } }) =>
+  run.mock.calls.map(([store]) => store).filter(isOperationScope);
 
 const service = (options: { cache?: boolean } = {}) =>
   new VaultTransitService({
@@ -177,10 +187,12 @@ describe('VaultTransitService.signals', () => {
   });
 
   it('nobody listening: no signal is connected and calls run through unobserved', async () => {
+    const run = vi.spyOn(AsyncLocalStorage.prototype, 'run');
     const kms = service({ cache: true });
     for (const signal of Object.values(kms.signals)) expect(signal.connected).toBe(false);
     const { dek, encryptedDek } = await rest.session((s) => kms.generateDek(s, 'acme'));
     expect(await rest.session((s) => kms.decryptDek(s, 'acme', encryptedDek))).toEqual(dek);
+    expect(operationScopesEntered(run)).toEqual([]); // the observed path was not taken
     // Listening starts with the next call, not in the middle of one.
     const events = record(kms.signals);
     await rest.session((s) => kms.decryptDek(s, 'acme', encryptedDek));
@@ -189,5 +201,72 @@ describe('VaultTransitService.signals', () => {
       'cacheHit',
       'operationEnded',
     ]);
+    expect(operationScopesEntered(run)).toMatchObject([{ operation: 'decryptDek' }]);
+  });
+
+  it('a spy on the prototype installed after construction sees the calls; no own methods', async () => {
+    const kms = service();
+    expect(Object.entries(kms).filter(([, value]) => typeof value === 'function')).toEqual([]);
+    const encryptDek = vi.spyOn(VaultTransitService.prototype, 'encryptDek');
+    const events = record(kms.signals);
+    await rest.session((s) => kms.encryptDek(s, 'acme', Buffer.alloc(32, 1)));
+    expect(encryptDek).toHaveBeenCalledTimes(1);
+    expect(events.map(([name]) => name)).toContain('operationEnded');
+  });
+
+  it('a subclass replacing an operation on the instance is called, and observed through super', async () => {
+    class Counting extends VaultTransitService {
+      calls = 0;
+      constructor(options: ConstructorParameters<typeof VaultTransitService>[0]) {
+        super(options);
+        // As a class field would: an own property set after the base constructor ran.
+        this.rotateKek = (...args) => {
+          this.calls += 1;
+          return super.rotateKek(...args);
+        };
+      }
+    }
+    const kms = new Counting({ vaultAddr: vault.address, vaultToken: vault.token });
+    const events = record(kms.signals);
+    expect(await rest.session((s) => kms.rotateKek(s, 'acme'))).toBe(1);
+    expect(kms.calls).toBe(1);
+    expect(events.filter(([name]) => name === 'operationEnded')).toMatchObject([
+      ['operationEnded', { operation: 'rotateKek', outcome: 'ok', keyVersion: 1 }],
+    ]);
+  });
+
+  it('once the last listener left, the operation scope is disabled (no async tracking left on)', async () => {
+    const run = vi.spyOn(AsyncLocalStorage.prototype, 'run');
+    const disable = vi.spyOn(AsyncLocalStorage.prototype, 'disable');
+    const kms = service();
+    const disconnect = kms.signals.operationEnded.connect(() => undefined);
+    await rest.session((s) => kms.rotateKek(s, 'acme'));
+    await rest.session((s) => kms.rotateKek(s, 'acme'));
+    const scopes = run.mock.contexts.filter((_, i) => isOperationScope(run.mock.calls[i]?.[0]));
+    expect(scopes).toHaveLength(2);
+    const scope = scopes[0] as AsyncLocalStorage<unknown>;
+    expect(disable.mock.contexts).not.toContain(scope); // still listened to
+    disconnect();
+    await rest.session((s) => kms.rotateKek(s, 'acme')); // unobserved: releases the scope
+    expect(disable.mock.contexts.filter((c) => c === scope)).toHaveLength(1);
+    await rest.session((s) => kms.rotateKek(s, 'acme'));
+    expect(disable.mock.contexts.filter((c) => c === scope)).toHaveLength(1); // once
+    // Listening again re-enters it, events and all.
+    const events = record(kms.signals);
+    await rest.session((s) => kms.encryptDek(s, 'acme', Buffer.alloc(32, 1)));
+    expect(events.map(([name]) => name)).toEqual([
+      'operationStarted',
+      'attemptStarted',
+      'attemptEnded',
+      'operationEnded',
+    ]);
+  });
+
+  it('a listener leaving during a call: the scope is disabled when the call ends', async () => {
+    const disable = vi.spyOn(AsyncLocalStorage.prototype, 'disable');
+    const kms = service();
+    const disconnect = kms.signals.attemptStarted.connect(() => disconnect());
+    await rest.session((s) => kms.rotateKek(s, 'acme'));
+    expect(disable).toHaveBeenCalled();
   });
 });

@@ -124,7 +124,7 @@ export function createKmsSignals(): KmsSignals {
 }
 
 /** Whether any listener is connected to any of the signals. */
-function observed(signals: KmsSignals): boolean {
+function anyConnected(signals: KmsSignals): boolean {
   return (
     signals.operationStarted.connected ||
     signals.operationEnded.connected ||
@@ -144,85 +144,88 @@ interface OperationScope {
   readonly keyName: string | undefined;
 }
 
-/** Entered only while someone listens: an unobserved call costs no context switch. */
+/**
+ * Entered only while someone listens: an unobserved call costs no context switch. Entering it
+ * turns on Node's async context tracking; it is disabled again once no observed call is running
+ * and nobody listens (see {@link isObserved}), so that a listener connected once does not leave
+ * it on for the life of the process.
+ */
 const operationScope = new AsyncLocalStorage<OperationScope>();
+/** Whether operationScope may be enabled (run() was called since the last disable()). */
+let scopeEnabled = false;
+/** Observed calls running now, in any service. */
+let observedCalls = 0;
 let lastOperationId = 0;
 let lastAttemptId = 0;
 
-/** Every method of the service that is one call (and one operation span). */
-const OPERATIONS = [
-  'encryptDek',
-  'decryptDek',
-  'generateDek',
-  'rotateKek',
-  'rewrapDek',
-  'deleteKek',
-  'retireKekVersions',
-  'encryptDeks',
-  'decryptDeks',
-  'rewrapDeks',
-  'setup',
-  'cleanup',
-] as const;
-
-const BATCH_OPERATIONS = new Set(['encryptDeks', 'decryptDeks', 'rewrapDeks']);
-const TENANTLESS_OPERATIONS = new Set(['setup', 'cleanup']);
-
-type Method = (...args: unknown[]) => unknown;
-
-/**
- * Replaces the service's operation methods on the instance with wrappers that emit
- * operationStarted/operationEnded — and run the call in an operation scope for its attempt and
- * cache events — while anyone listens, and call straight through otherwise.
- */
-export function observeOperations(
-  service: object,
-  signals: KmsSignals,
-  mount: string,
-  keyNameOf: (tenantId: unknown) => string,
-): void {
-  const target = service as Record<string, unknown>;
-  for (const operation of OPERATIONS) {
-    const method = target[operation];
-    if (typeof method !== 'function') continue;
-    const original = method as Method;
-    target[operation] = function observedOperation(this: unknown, ...args: unknown[]): unknown {
-      if (!observed(signals)) return original.apply(this, args);
-      return runObserved(this, original, args, { signals, operation, mount, keyNameOf });
-    };
+/** Disables operationScope when it is on and no observed call is running. */
+function releaseScope(): void {
+  if (scopeEnabled && observedCalls === 0) {
+    scopeEnabled = false;
+    operationScope.disable(); // exits no live scope: none is running
   }
 }
 
-interface OperationContext {
-  readonly signals: KmsSignals;
-  readonly operation: string;
-  readonly mount: string;
-  readonly keyNameOf: (tenantId: unknown) => string;
+/**
+ * Whether a call of the service owning `signals` is to be observed (anyone listens). When not,
+ * it also releases the async context tracking an earlier observed call left on.
+ */
+export function isObserved(signals: KmsSignals): boolean {
+  if (anyConnected(signals)) return true;
+  if (scopeEnabled) releaseScope();
+  return false;
 }
 
-async function runObserved(
-  self: unknown,
-  original: Method,
-  args: unknown[],
-  { signals, operation, mount, keyNameOf }: OperationContext,
-): Promise<unknown> {
-  const keyName = TENANTLESS_OPERATIONS.has(operation)
-    ? undefined
-    : mappedKeyName(keyNameOf, args[1]);
-  const items = args[2];
+/** The service methods that are one call each (and one operation span). */
+export type ObservedOperation =
+  | 'encryptDek'
+  | 'decryptDek'
+  | 'generateDek'
+  | 'rotateKek'
+  | 'rewrapDek'
+  | 'deleteKek'
+  | 'retireKekVersions'
+  | 'encryptDeks'
+  | 'decryptDeks'
+  | 'rewrapDeks'
+  | 'setup'
+  | 'cleanup';
+
+/** An observed call, described by the service. */
+export interface ObservedCall {
+  readonly operation: ObservedOperation;
+  readonly mount: string;
+  /** The key name the tenant id maps to; undefined for setup/cleanup or an invalid id. */
+  readonly keyName: string | undefined;
+  /** The call's input that events describe: a batch's items, a decryptDek's encrypted DEK. */
+  readonly input?: unknown;
+}
+
+/**
+ * Runs `run` as an observed call (only when {@link isObserved}): emits operationStarted and
+ * operationEnded around it, and runs it in an operation scope for its attempt and cache events.
+ */
+export async function runObserved<T>(
+  signals: KmsSignals,
+  call: ObservedCall,
+  run: () => Promise<T>,
+): Promise<T> {
+  const { operation, mount, keyName, input } = call;
   const started: KmsOperationStartedEvent = {
     operationId: (lastOperationId += 1),
     operation,
     mount,
     ...(keyName !== undefined ? { keyName } : {}),
-    ...(BATCH_OPERATIONS.has(operation) && Array.isArray(items) ? { batchSize: items.length } : {}),
+    ...(BATCH_OPERATIONS.has(operation) && Array.isArray(input) ? { batchSize: input.length } : {}),
   };
   const scope: OperationScope = { id: started.operationId, signals, operation, mount, keyName };
   const began = performance.now();
   signals.operationStarted.emit(started);
+  observedCalls += 1;
+  scopeEnabled = true;
   try {
-    const result = await operationScope.run(scope, () => original.apply(self, args));
-    const keyVersion = keyVersionOf(operation, args, result);
+    const result = await operationScope.run(scope, run);
+    const keyVersion = keyVersionOf(operation, input, result);
     signals.operationEnded.emit({
       ...started,
       outcome: 'ok',
@@ -231,7 +234,7 @@ async function runObserved(
     });
     return result;
   } catch (error) {
-    const keyVersion = keyVersionOf(operation, args, undefined); // a decrypt's input tells
+    const keyVersion = keyVersionOf(operation, input, undefined); // a decrypt's input tells
     signals.operationEnded.emit({
       ...started,
       outcome: 'error',
@@ -241,24 +244,18 @@ async function runObserved(
       durationMs: performance.now() - began,
     });
     throw error;
+  } finally {
+    observedCalls -= 1;
+    if (!anyConnected(signals)) releaseScope(); // the last listener left meanwhile
   }
 }
 
-function mappedKeyName(
-  keyNameOf: (tenantId: unknown) => string,
-  tenantId: unknown,
-): string | undefined {
-  try {
-    return keyNameOf(tenantId);
-  } catch {
-    return undefined; // the call itself fails with the typed error
-  }
-}
+const BATCH_OPERATIONS: ReadonlySet<string> = new Set(['encryptDeks', 'decryptDeks', 'rewrapDeks']);
 
 /** `vault:v<N>:` at the start of a wrapped DEK: only the prefix (at most 18 bytes) is read. */
 const VERSION_PREFIX = /^vault:v([1-9]\d{0,9}):/;
 
-function keyVersionOf(operation: string, args: unknown[], result: unknown): number | undefined {
+function keyVersionOf(operation: string, input: unknown, result: unknown): number | undefined {
   switch (operation) {
     case 'rotateKek':
       return typeof result === 'number' ? result : undefined;
@@ -268,7 +265,7 @@ function keyVersionOf(operation: string, args: unknown[], result: unknown): numb
     case 'generateDek':
       return prefixVersion((result as { encryptedDek?: unknown } | undefined)?.encryptedDek);
     case 'decryptDek':
-      return prefixVersion(args[2]);
+      return prefixVersion(input);
     default:
       return undefined;
   }

@@ -41,12 +41,15 @@ import { DekCache } from './dek-cache.js';
 import {
   createKmsSignals,
   emitCacheLookup,
-  observeOperations,
+  isObserved,
+  runObserved,
   type KmsSignals,
+  type ObservedOperation,
 } from './kms-signals.js';
 import { KnownKeyVersions } from './known-key-versions.js';
 import { provablyNotProcessed } from './retry-policy.js';
 import { readKeyVersion, readPlaintext, readWrappedDek } from './vault-answer.js';
+import { READ_VAULT_HEALTH, readVaultHealth, type VaultHealthReading } from './vault-health.js';
 import {
   VaultTransitClient,
   type VaultAnswer,
@@ -54,7 +57,6 @@ import {
   type VaultRequest,
 } from './vault-transit.client.js';
 
-import { READ_VAULT_HEALTH, readVaultHealth, type VaultHealthReading } from './vault-health.js';
 const DEK_BYTES = 32;
 
 /** What differs between the three batch operations. */
@@ -124,9 +126,35 @@ export class VaultTransitService implements IKeyManagementService, OnApplication
       new DekCache(this.#options.cache, {
         onLookup: (keyName, hit) => emitCacheLookup(this.signals, mount, keyName, hit),
       });
-    observeOperations(this, this.signals, mount, (tenantId) =>
-      this.#keyNameOf(tenantId as TenantId),
+  }
+
+  /**
+   * Runs one call of a public operation: straight through while nobody listens to
+   * {@link signals}, else as an observed call (operation events, a scope for its attempt and
+   * cache events). `input` is what the events describe: a batch's items, a decrypt's ciphertext.
+   */
+  #observe<T>(
+    operation: ObservedOperation,
+    tenantId: TenantId | undefined,
+    run: () => Promise<T>,
+    input?: unknown,
+  ): Promise<T> {
+    if (!isObserved(this.signals)) return run();
+    const keyName = tenantId === undefined ? undefined : this.#mappedKeyName(tenantId);
+    return runObserved(
+      this.signals,
+      { operation, mount: this.#options.mount, keyName, input },
+      run,
     );
+  }
+
+  /** The key name for the events; undefined when the id cannot be mapped (the call fails). */
+  #mappedKeyName(tenantId: TenantId): string | undefined {
+    try {
+      return this.#keyNameOf(tenantId);
+    } catch {
+      return undefined;
+    }
   }
 
   /** The Transit key name a tenant maps to (validated; throws for ids that cannot be mapped). */
@@ -134,11 +162,22 @@ export class VaultTransitService implements IKeyManagementService, OnApplication
     return this.#keyNameOf(tenantId);
   }
 
-  async encryptDek(
+  encryptDek(
     session: ISession,
     tenantId: TenantId,
     dek: Uint8Array,
     options?: KmsCallOptions,
+  ): Promise<Buffer> {
+    return this.#observe('encryptDek', tenantId, () =>
+      this.#encryptDek(session, tenantId, dek, options),
+    );
+  }
+
+  async #encryptDek(
+    session: ISession,
+    tenantId: TenantId,
+    dek: Uint8Array,
+    options: KmsCallOptions | undefined,
   ): Promise<Buffer> {
     const keyName = this.#keyNameOf(tenantId);
     const plaintext = dekAsBase64(dek);
@@ -157,11 +196,25 @@ export class VaultTransitService implements IKeyManagementService, OnApplication
     return this.observed(keyName, 'encryptDek', answer.data);
   }
 
-  async decryptDek(
+  decryptDek(
     session: ISession,
     tenantId: TenantId,
     encryptedDek: Uint8Array,
     options?: KmsCallOptions,
+  ): Promise<Buffer> {
+    return this.#observe(
+      'decryptDek',
+      tenantId,
+      () => this.#decryptDek(session, tenantId, encryptedDek, options),
+      encryptedDek,
+    );
+  }
+
+  async #decryptDek(
+    session: ISession,
+    tenantId: TenantId,
+    encryptedDek: Uint8Array,
+    options: KmsCallOptions | undefined,
   ): Promise<Buffer> {
     // Validated before any I/O, and before the cache: a hostile value never becomes a cache key.
     const keyName = this.#keyNameOf(tenantId);
@@ -182,10 +235,20 @@ export class VaultTransitService implements IKeyManagementService, OnApplication
     return this.#cache.get(keyName, ciphertext, load);
   }
 
-  async generateDek(
+  generateDek(
     session: ISession,
     tenantId: TenantId,
     options?: KmsCallOptions,
+  ): Promise<GeneratedDek> {
+    return this.#observe('generateDek', tenantId, () =>
+      this.#generateDek(session, tenantId, options),
+    );
+  }
+
+  async #generateDek(
+    session: ISession,
+    tenantId: TenantId,
+    options: KmsCallOptions | undefined,
   ): Promise<GeneratedDek> {
     const keyName = this.#keyNameOf(tenantId);
     const call = this.callContext('generateDek', options);
@@ -212,10 +275,14 @@ export class VaultTransitService implements IKeyManagementService, OnApplication
    * again; otherwise — or if anything fails after the rotation was sent — the call fails with
    * {@link KmsOutcomeUnknownError}, never rotating twice.
    */
-  async rotateKek(
+  rotateKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<number> {
+    return this.#observe('rotateKek', tenantId, () => this.#rotateKek(session, tenantId, options));
+  }
+
+  async #rotateKek(
     session: ISession,
     tenantId: TenantId,
-    options?: KmsCallOptions,
+    options: KmsCallOptions | undefined,
   ): Promise<number> {
     const keyName = this.#keyNameOf(tenantId);
     const call = this.callContext('rotateKek', options);
@@ -280,11 +347,22 @@ export class VaultTransitService implements IKeyManagementService, OnApplication
     throw unknown;
   }
 
-  async rewrapDek(
+  rewrapDek(
     session: ISession,
     tenantId: TenantId,
     encryptedDek: Uint8Array,
     options?: KmsCallOptions,
+  ): Promise<Buffer> {
+    return this.#observe('rewrapDek', tenantId, () =>
+      this.#rewrapDek(session, tenantId, encryptedDek, options),
+    );
+  }
+
+  async #rewrapDek(
+    session: ISession,
+    tenantId: TenantId,
+    encryptedDek: Uint8Array,
+    options: KmsCallOptions | undefined,
   ): Promise<Buffer> {
     const keyName = this.#keyNameOf(tenantId);
     const { ciphertext, version } = parseEncryptedDek(encryptedDek);
@@ -316,7 +394,12 @@ export class VaultTransitService implements IKeyManagementService, OnApplication
     deks: readonly Uint8Array[],
     options?: KmsCallOptions,
   ): Promise<BatchItemResult<Buffer>[]> {
-    return this.batch(session, tenantId, deks, options, ENCRYPT_DEKS);
+    return this.#observe(
+      'encryptDeks',
+      tenantId,
+      () => this.batch(session, tenantId, deks, options, ENCRYPT_DEKS),
+      deks,
+    );
   }
 
   /** Batch `decryptDek` (see {@link encryptDeks}); a missing key fails the whole call. */
@@ -326,7 +409,12 @@ export class VaultTransitService implements IKeyManagementService, OnApplication
     encryptedDeks: readonly Uint8Array[],
     options?: KmsCallOptions,
   ): Promise<BatchItemResult<Buffer>[]> {
-    return this.batch(session, tenantId, encryptedDeks, options, DECRYPT_DEKS);
+    return this.#observe(
+      'decryptDeks',
+      tenantId,
+      () => this.batch(session, tenantId, encryptedDeks, options, DECRYPT_DEKS),
+      encryptedDeks,
+    );
   }
 
   /** Batch `rewrapDek` (see {@link encryptDeks}); a missing key fails the whole call. */
@@ -336,7 +424,12 @@ export class VaultTransitService implements IKeyManagementService, OnApplication
     encryptedDeks: readonly Uint8Array[],
     options?: KmsCallOptions,
   ): Promise<BatchItemResult<Buffer>[]> {
-    return this.batch(session, tenantId, encryptedDeks, options, REWRAP_DEKS);
+    return this.#observe(
+      'rewrapDeks',
+      tenantId,
+      () => this.batch(session, tenantId, encryptedDeks, options, REWRAP_DEKS),
+      encryptedDeks,
+    );
   }
 
   /**
@@ -494,7 +587,15 @@ export class VaultTransitService implements IKeyManagementService, OnApplication
     });
   }
 
-  async deleteKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<void> {
+  deleteKek(session: ISession, tenantId: TenantId, options?: KmsCallOptions): Promise<void> {
+    return this.#observe('deleteKek', tenantId, () => this.#deleteKek(session, tenantId, options));
+  }
+
+  async #deleteKek(
+    session: ISession,
+    tenantId: TenantId,
+    options: KmsCallOptions | undefined,
+  ): Promise<void> {
     const keyName = this.#keyNameOf(tenantId);
     this.#versions.forget(keyName);
     this.#cache?.purgeKey(keyName);
@@ -544,11 +645,22 @@ export class VaultTransitService implements IKeyManagementService, OnApplication
    * with `trim`, Vault deletes them for good (`keys/:name/trim`). Rewrap stored DEKs first. Both
    * requests are idempotent, so the call can be repeated.
    */
-  async retireKekVersions(
+  retireKekVersions(
     session: ISession,
     tenantId: TenantId,
     minVersion: number,
     options?: RetireKekOptions,
+  ): Promise<void> {
+    return this.#observe('retireKekVersions', tenantId, () =>
+      this.#retireKekVersions(session, tenantId, minVersion, options),
+    );
+  }
+
+  async #retireKekVersions(
+    session: ISession,
+    tenantId: TenantId,
+    minVersion: number,
+    options: RetireKekOptions | undefined,
   ): Promise<void> {
     const keyName = this.#keyNameOf(tenantId);
     assertKeyVersion(minVersion);
@@ -585,7 +697,11 @@ export class VaultTransitService implements IKeyManagementService, OnApplication
   }
 
   /** Checks Vault is reachable, initialised and unsealed, and that the token is accepted. */
-  async setup(session: ISession, options?: KmsCallOptions): Promise<void> {
+  setup(session: ISession, options?: KmsCallOptions): Promise<void> {
+    return this.#observe('setup', undefined, () => this.#setup(session, options));
+  }
+
+  async #setup(session: ISession, options: KmsCallOptions | undefined): Promise<void> {
     const rest = extractRestSession(session);
     const call = this.callContext('setup', options);
     const healthRequest = sysHealthRequest('setup');
@@ -640,8 +756,24 @@ export class VaultTransitService implements IKeyManagementService, OnApplication
     return this.#client.classify(request, answer);
   }
 
-  async cleanup(_session: ISession, _options?: KmsCallOptions): Promise<void> {
+  /**
+   * One `sys/health` read through the session's HTTP client, never retried (the health
+   * indicator's check). Internal: keyed by a symbol the main entry does not export.
+   * @internal
+   */
+  async [READ_VAULT_HEALTH](
+    session: ISession,
+    options?: KmsCallOptions,
+  ): Promise<VaultHealthReading> {
+    const call = this.callContext('healthCheck', options);
+    const rest = extractRestSession(session);
+    const answer = await this.#client.exchange(rest, sysHealthRequest('healthCheck'), call);
+    return readVaultHealth(answer.status, answer.body);
+  }
+
+  cleanup(_session: ISession, _options?: KmsCallOptions): Promise<void> {
     // Nothing to release: keys are never deleted on cleanup, the HTTP client belongs to the pool.
+    return this.#observe('cleanup', undefined, () => Promise.resolve());
   }
 
   /**
@@ -675,21 +807,6 @@ export class VaultTransitService implements IKeyManagementService, OnApplication
     this.#versions.observe(keyName, version);
     return ciphertext;
   }
-  /**
-   * One `sys/health` read through the session's HTTP client, never retried (the health
-   * indicator's check). Internal: keyed by a symbol the main entry does not export.
-   * @internal
-   */
-  async [READ_VAULT_HEALTH](
-    session: ISession,
-    options?: KmsCallOptions,
-  ): Promise<VaultHealthReading> {
-    const call = this.callContext('healthCheck', options);
-    const rest = extractRestSession(session);
-    const answer = await this.#client.exchange(rest, sysHealthRequest('healthCheck'), call);
-    return readVaultHealth(answer.status, answer.body);
-  }
-
 
   private callContext(operation: string, options: KmsCallOptions | undefined): CallContext {
     const signal = options?.signal;
