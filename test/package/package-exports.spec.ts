@@ -198,6 +198,14 @@ describe('package.json', () => {
       },
       './package.json': './package.json',
     });
+    // Exactly these subpaths: a new or dropped entry is a public API change.
+    expect(Object.keys(manifest['exports'] as object).toSorted()).toEqual([
+      '.',
+      './health',
+      './opentelemetry',
+      './package.json',
+      './testing',
+    ]);
     expect(manifest['engines']).toEqual({ node: '^20.19.0 || ^22.12.0 || ^24.0.0' });
   });
 

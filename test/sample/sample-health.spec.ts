@@ -31,9 +31,9 @@ describe('sample app: /health (terminus, VaultHealthIndicator) and an HA Vault',
       },
     });
     // The standby served nothing itself but sys/health; the active node did the Transit work.
-    expect(
-      standby.requests.filter((r) => r.path !== '/v1/sys/health').every((r) => r.status === 307),
-    ).toBe(true);
+    const redirected = standby.requests.filter((r) => r.path !== '/v1/sys/health');
+    expect(redirected.length).toBeGreaterThan(0);
+    expect(redirected.every((r) => r.status === 307)).toBe(true);
     expect(sample.vault.requests.some((r) => r.path.startsWith('/v1/transit/'))).toBe(true);
   });
 
