@@ -16,7 +16,7 @@ import { RestSessionPool } from '../session/rest-session-pool.js';
 export interface VaultHealthCheckOptions {
   /**
    * Time limit of the check, in milliseconds: a Vault that has not answered `sys/health` by then
-   * (hung, unreachable, a slow token function) is reported down, and the request is cancelled.
+   * (hung, unreachable) is reported down, and the request is cancelled.
    * An integer from 1 to 600000. The module's `timeoutMs`/`deadlineMs` bound it too.
    * @default 3000
    */
@@ -40,7 +40,8 @@ const MAX_DETAIL_LENGTH = 200;
  *
  * It sends one `GET /v1/sys/health` (never retried) to the module's `vaultAddr` through the
  * module's REST pool, so TLS and namespace settings and the transport apply as for every KMS
- * call. It checks the service registered under `KEY_MANAGEMENT_SERVICE`: when a test overrides
+ * call. The request carries no token and resolves none: the check needs no token, and a failing
+ * token function or login does not make it down. It checks the service registered under `KEY_MANAGEMENT_SERVICE`: when a test overrides
  * it with another implementation (e.g. `InMemoryKeyManagementService`), that one's `setup()` is
  * the check instead, within the same timeout (up with `provider` in the details). Provide it
  * next to `TerminusModule` in a module that sees `KmsModule`'s exports:

@@ -252,20 +252,38 @@ describe('VaultHealthIndicator', () => {
     expect(kms.calls.map((call) => call.operation)).toEqual(['setup', 'setup']);
   });
 
-  it('does not judge the token, but is down when no token can be had', async () => {
+  it('needs no token: up with a token Vault does not know, and with a token function that fails', async () => {
     // A token Vault does not know: sys/health does not care.
     await boot(vault.address, { vaultToken: 'hvs.unknown-token-0123456789abcdef' });
     expect((await getHealth(200))['info']).toMatchObject({ vault: { status: 'up' } });
     await app?.close();
-    // A token function that fails: the request cannot be sent.
+    // A token function that fails: sys/health is sent without asking it for a token.
+    let asked = 0;
     await boot(vault.address, {
       vaultToken: () => {
+        asked += 1;
         throw new Error(`no token today (${TOKEN})`);
       },
     });
-    const error = (await getHealth(503))['error'] as Record<string, Record<string, unknown>>;
-    expect(error['vault']).toMatchObject({ status: 'down', code: 'KMS_CONFIGURATION' });
-    expect(error['vault']?.['message']).toMatch(/vaultToken function/);
+    expect((await getHealth(200))['info']).toMatchObject({
+      vault: { status: 'up', state: 'active', statusCode: 200 },
+    });
+    expect(asked).toBe(0);
+    expect(vault.requests.filter((r) => r.path === '/v1/sys/health')).toHaveLength(2);
+    for (const line of logger.lines) expectNoSecrets(line, [TOKEN]);
+  });
+
+  it('sends sys/health without the X-Vault-Token header', async () => {
+    const seen: (string | undefined)[] = [];
+    const recording = await startScriptedServer((req, res) => {
+      seen.push(req.headers['x-vault-token'] as string | undefined);
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ initialized: true, sealed: false, standby: false }));
+    });
+    scripted.push(recording);
+    await boot(recording.address);
+    expect((await getHealth(200))['info']).toMatchObject({ vault: { status: 'up' } });
+    expect(seen).toEqual([undefined]);
   });
 
   it('refuses an invalid timeout before any request', async () => {

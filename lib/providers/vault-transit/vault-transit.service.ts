@@ -84,13 +84,17 @@ const REWRAP_DEKS: BatchOperation = {
   route: 'rewrap',
   what: 'encryptedDeks',
 };
-/** `GET sys/health` (unauthenticated; sent through `exchange`, never retried). */
+/**
+ * `GET sys/health` (sent through `exchange`, never retried). Unauthenticated: no token is
+ * resolved or sent, so a health check neither needs a token nor triggers a login.
+ */
 const sysHealthRequest = (operation: string): VaultRequest => ({
   operation,
   keyName: '',
   method: 'GET',
   path: 'sys/health',
   outsideMount: true,
+  unauthenticated: true,
 });
 
 /**
