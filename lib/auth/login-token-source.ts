@@ -11,6 +11,13 @@ const REFRESH_AT = 2 / 3;
 /** Bounds of the wait before trying again after a failed background login. */
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 30_000;
+/** The longest delay `setTimeout` takes (2^31−1 ms, ~24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * Least time between two logins forced by a refused token: within it, callers refused again
+ * share the last login's token rather than each logging in (a token Vault keeps refusing).
+ */
+export const MIN_FORCED_LOGIN_INTERVAL_MS = 1_000;
 
 interface Held {
   readonly token: Secret;
@@ -25,8 +32,10 @@ interface Held {
  * token at two thirds of its lease; logs in again — in the background, the old token serving
  * meanwhile — at two thirds of a lease that renewal no longer extends (the max TTL is near) or
  * after a failed renewal; and at once when Vault refused the token as invalid. Concurrent callers
- * share one login. Timers are `unref`'d and cleared by {@link close}. Logins and renewals go over
- * the transport of the call that last asked for a token (the session pool's agents).
+ * share one login, and a token refused again within {@link MIN_FORCED_LOGIN_INTERVAL_MS} of a
+ * forced login is kept rather than replaced once per call. Timers are `unref`'d and cleared by
+ * {@link close}. Logins and renewals go over the direct exchange of the session that last asked
+ * for a token (the pool's keep-alive agents; axios interceptors never apply).
  */
 export class LoginTokenSource implements VaultTokenSupplier {
   readonly dynamic = true;
@@ -35,6 +44,8 @@ export class LoginTokenSource implements VaultTokenSupplier {
   #timer: NodeJS.Timeout | undefined;
   #exchange: HttpExchange | undefined;
   #closed = false;
+  /** `performance.now()` of the last login forced by a refusal. */
+  #forcedAt = -Infinity;
 
   constructor(
     private readonly login: VaultLogin,
@@ -56,6 +67,10 @@ export class LoginTokenSource implements VaultTokenSupplier {
   refused(token: Secret | undefined, error: KmsAccessDeniedError): boolean {
     if (token === undefined || !isTokenRefusal(error)) return false;
     if (this.#held?.token.reveal() === token.reveal()) {
+      const now = performance.now();
+      // Refused again right after a forced login: keep its token rather than log in per call.
+      if (now - this.#forcedAt < MIN_FORCED_LOGIN_INTERVAL_MS) return true;
+      this.#forcedAt = now;
       this.#held = undefined;
       this.clearTimer();
     }
@@ -90,7 +105,7 @@ export class LoginTokenSource implements VaultTokenSupplier {
     if (issued.leaseMs > 0) {
       this.plan(issued.renewable ? 'renew' : 'login', started + issued.leaseMs * REFRESH_AT);
     } else {
-      this.clearTimer();
+      this.clearTimer(); // a login's lease 0: a token that never expires, nothing to renew
     }
     return issued.token;
   }
@@ -98,12 +113,15 @@ export class LoginTokenSource implements VaultTokenSupplier {
   private plan(action: 'renew' | 'login', at: number): void {
     this.clearTimer();
     if (this.#closed) return;
+    const delay = Math.max(0, at - performance.now());
     const timer = setTimeout(
       () => {
         if (this.#timer === timer) this.#timer = undefined;
-        this.refresh(action).catch(() => undefined);
+        // A delay past the timer's range waits in steps: plan again on waking, nothing is due.
+        if (delay > MAX_TIMER_MS) this.plan(action, at);
+        else this.refresh(action).catch(() => undefined);
       },
-      Math.max(0, at - performance.now()),
+      Math.min(delay, MAX_TIMER_MS),
     );
     timer.unref();
     this.#timer = timer;
@@ -124,6 +142,9 @@ export class LoginTokenSource implements VaultTokenSupplier {
       try {
         const renewed = await this.http.renewSelf(exchange, held.token);
         if (this.#held !== held) return; // replaced meanwhile
+        // A renewal's lease 0 (unlike a login's 0, a token that never expires) means Vault
+        // cannot extend the token: it is taken as ended (expiresAt = started), and being less
+        // than the login's lease it is "capped", so a new login is planned at once.
         const expiresAt = started + renewed.leaseMs;
         this.#held = { ...held, expiresAt };
         // A renewal that grants less than the login did is capped by the max TTL: the token
@@ -136,7 +157,8 @@ export class LoginTokenSource implements VaultTokenSupplier {
         // A failed renewal (revoked token, Vault down): log in again.
       }
     }
-    if (this.#pending) return;
+    // Closed while the renewal was in flight: no login in the background any more.
+    if (this.#pending || this.#closed) return;
     try {
       await this.logIn(exchange);
     } catch {

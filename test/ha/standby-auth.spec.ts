@@ -97,30 +97,30 @@ describe('renewal through a standby', () => {
   }, 15_000);
 });
 
-describe('redirect hops share the attempt time limit', () => {
-  /** Answers every request after `delayMs` with a 307 to itself (a slow redirect loop). */
-  async function slowLoop(delayMs: number): Promise<ScriptedServer> {
-    let address = '';
-    const server = await startScriptedServer((req, res) => {
-      setTimeout(() => {
-        res.writeHead(307, { Location: `${address}${req.url ?? '/'}` });
-        res.end();
-      }, delayMs);
-    });
-    address = server.address;
-    scripted.push(server);
-    return server;
-  }
-
-  // 3 hops at most: 4 answers of 250 ms each take 1 s, past the 600 ms limit. Were each hop
-  // given the whole limit, the call would end with "more than 3 redirects" after ~1 s instead.
-  const options = (vaultAddr: string): Partial<KmsModuleOptions> => ({
-    vaultAddr,
-    timeoutMs: 600,
-    retry: false,
-    circuitBreaker: false,
+/** Answers every request after `delayMs` with a 307 to itself (a slow redirect loop). */
+async function slowLoop(delayMs: number): Promise<ScriptedServer> {
+  let address = '';
+  const server = await startScriptedServer((req, res) => {
+    setTimeout(() => {
+      res.writeHead(307, { Location: `${address}${req.url ?? '/'}` });
+      res.end();
+    }, delayMs);
   });
+  address = server.address;
+  scripted.push(server);
+  return server;
+}
 
+// 3 hops at most: 4 answers of 250 ms each take 1 s, past the 600 ms limit. Were each hop
+// given the whole limit, the call would end with "more than 3 redirects" after ~1 s instead.
+const options = (vaultAddr: string): Partial<KmsModuleOptions> => ({
+  vaultAddr,
+  timeoutMs: 600,
+  retry: false,
+  circuitBreaker: false,
+});
+
+describe('redirect hops share the attempt time limit', () => {
   it('a login ends as a timeout within its timeoutMs', async () => {
     const loop = await slowLoop(250);
     subject = harness(active, {

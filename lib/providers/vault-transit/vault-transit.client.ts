@@ -37,6 +37,11 @@ export interface VaultRequest {
    * failed) is an answer to read item by item, not a failed call (vault-transit-api §5).
    */
   readonly batch?: boolean;
+  /**
+   * Sent without a token: none is resolved (no login is triggered) and no `X-Vault-Token` header
+   * goes out, to Vault or to a redirect target (e.g. `sys/health`, which needs none).
+   */
+  readonly unauthenticated?: boolean;
 }
 
 export interface VaultAnswer {
@@ -99,7 +104,7 @@ export class VaultTransitClient {
       const attemptStarted = performance.now();
       let sending = false;
       try {
-        token = await this.token(call, rest);
+        token = request.unauthenticated ? undefined : await this.token(call, rest);
         sending = true;
         exchanges += 1;
         const answer = await this.observedExchange(rest, request, call, token, ticket, exchanges);
@@ -133,6 +138,7 @@ export class VaultTransitClient {
       // A token function, file or login may have a newer token than the one Vault just refused.
       if (
         failure instanceof KmsAccessDeniedError &&
+        !request.unauthenticated &&
         this.options.vaultToken.dynamic &&
         !tokenRefreshed &&
         this.options.vaultToken.refused(token, failure)
@@ -166,7 +172,7 @@ export class VaultTransitClient {
     rest: RestSession,
     request: VaultRequest,
     call: CallContext,
-    token: Secret,
+    token: Secret | undefined,
     ticket: { readonly maxAttemptMs?: number },
     attempt: number,
   ): Promise<VaultExchange> {
@@ -187,9 +193,9 @@ export class VaultTransitClient {
     );
   }
 
-  /** The token, the namespace (when set) and, for a body, its type. */
-  private headers(token: Secret, json: boolean): Record<string, string> {
-    const headers: Record<string, string> = { 'X-Vault-Token': token.reveal() };
+  /** The token (unless unauthenticated), the namespace (when set) and, for a body, its type. */
+  private headers(token: Secret | undefined, json: boolean): Record<string, string> {
+    const headers: Record<string, string> = token ? { 'X-Vault-Token': token.reveal() } : {};
     if (this.options.namespace !== undefined) headers['X-Vault-Namespace'] = this.options.namespace;
     if (json) headers['Content-Type'] = 'application/json';
     return headers;
@@ -209,7 +215,9 @@ export class VaultTransitClient {
 
   /**
    * Sends one request and returns the status and parsed body whatever the status. The attempt
-   * gets `min(timeoutMs, time left in the call)`; the caller's AbortSignal cancels it.
+   * gets `min(timeoutMs, time left in the call)`; the caller's AbortSignal cancels it. Without a
+   * `token` it resolves one itself, and reports a refusal of it to the token source (a login
+   * source then logs in again), as {@link send} does.
    */
   async exchange(
     rest: RestSession,
@@ -219,7 +227,7 @@ export class VaultTransitClient {
     maxAttemptMs?: number,
   ): Promise<VaultExchange> {
     call.assertCanContinue();
-    const secret = token ?? (await this.token(call, rest));
+    const secret = request.unauthenticated ? undefined : (token ?? (await this.token(call, rest)));
     const attemptMs = Math.min(this.options.timeoutMs, maxAttemptMs ?? Infinity);
     const limitMs = Math.max(1, Math.min(attemptMs, Math.ceil(call.remainingMs)));
     let received: Received;
@@ -281,18 +289,28 @@ export class VaultTransitClient {
       return { status, body, errors: [], ...dated };
     }
     const errors = body?.['errors'];
-    const secrets = [secret.reveal(), ...(request.secrets ?? [])];
+    const secrets = [...(secret ? [secret.reveal()] : []), ...(request.secrets ?? [])];
     const vaultErrors = Array.isArray(errors)
       ? errors.filter((e): e is string => typeof e === 'string').map((e) => redact(e, secrets))
       : [`HTTP ${status} without a Vault error body`];
     const retryAfterMs = parseRetryAfter(headers['retry-after']);
-    return {
+    const answer: VaultExchange = {
       status,
       body,
       errors: vaultErrors,
       ...dated,
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     };
+    // A token this method resolved itself (setup's requests): send() reports its own.
+    if (token === undefined && secret !== undefined) this.reportRefusal(request, answer, secret);
+    return answer;
+  }
+
+  /** Tells a dynamic token source that Vault refused its token (it may log in again). */
+  private reportRefusal(request: VaultRequest, answer: VaultExchange, token: Secret): void {
+    if (answer.status !== 403 || !this.options.vaultToken.dynamic) return;
+    const failure = this.classify(request, answer);
+    if (failure instanceof KmsAccessDeniedError) this.options.vaultToken.refused(token, failure);
   }
 }
 
