@@ -14,6 +14,13 @@ const MOUNT_PATTERN = /^[\w-]+(?:\.[\w-]+)*(?:\/[\w-]+(?:\.[\w-]+)*)*$/;
 /** Non-empty, without control characters (Unicode category Cc). */
 const NO_CONTROL = /^\P{Cc}+$/u;
 const METHODS = ['token', 'tokenFile', 'approle', 'kubernetes'];
+/** The keys each method takes: any other key is refused (most likely a misspelt one). */
+const KEYS: Readonly<Record<string, readonly string[]>> = {
+  token: ['method', 'token'],
+  tokenFile: ['method', 'path'],
+  approle: ['method', 'roleId', 'secretId', 'secretIdFile', 'mount'],
+  kubernetes: ['method', 'role', 'jwtFile', 'mount'],
+};
 
 /** The options that decide where tokens come from (as given, not yet validated). */
 export interface VaultAuthInput {
@@ -55,6 +62,14 @@ export function resolveVaultAuth(
   }
   const options = auth as Record<string, unknown>;
   const method = options['method'];
+  const keys = typeof method === 'string' && Object.hasOwn(KEYS, method) ? KEYS[method] : undefined;
+  const unknown = keys && Object.keys(options).find((key) => !keys.includes(key));
+  if (keys && unknown !== undefined) {
+    throw invalid(
+      `auth.${unknown}`,
+      `is not an option of the ${String(method)} method (${keys.join(', ')})`,
+    );
+  }
   switch (method) {
     case 'token':
       return resolveToken('auth.token', options['token'], tokenCacheMs, target.timeoutMs);

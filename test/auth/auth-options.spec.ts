@@ -87,6 +87,18 @@ describe('auth and vaultToken options', () => {
     expectNoSecrets(error, [SECRET]);
   });
 
+  it.each([
+    ['auth.jwtPath', { method: 'kubernetes', role: 'r', jwtPath: '/var/run/token' }],
+    ['auth.secretID', { method: 'approle', roleId: 'r', secretId: SECRET, secretID: SECRET }],
+    ['auth.roleId', { method: 'kubernetes', role: 'r', roleId: 'r' }],
+    ['auth.file', { method: 'tokenFile', path: '/run/token', file: '/run/token' }],
+    ['auth.tokenCacheMs', { method: 'token', token: SECRET, tokenCacheMs: 5 }],
+  ])('refuses an unknown key of the method, naming it: %s', (option, auth) => {
+    const error = configurationError({ auth } as Record<string, unknown>);
+    expect(error.message).toContain(`Invalid KmsModule option "${option}"`);
+    expectNoSecrets(error, [SECRET]);
+  });
+
   it('builds a login method without any I/O and never prints its credentials', () => {
     // Port 1 on loopback: any request would fail; none is made until the first call.
     const kms = new VaultTransitService({
