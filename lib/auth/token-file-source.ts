@@ -15,6 +15,8 @@ export class TokenFileSource implements VaultTokenSupplier {
   readonly dynamic = true;
   #cached: { token: Secret; until: number } | undefined;
   #pending: Promise<Secret> | undefined;
+  /** Bumped by a refusal: a read begun before it neither serves later callers nor is cached. */
+  #generation = 0;
 
   constructor(private readonly path: string) {}
 
@@ -32,15 +34,23 @@ export class TokenFileSource implements VaultTokenSupplier {
 
   refused(token: Secret | undefined): boolean {
     if (token === undefined) return false;
-    if (this.#cached?.token.reveal() === token.reveal()) this.#cached = undefined;
+    if (this.#cached?.token.reveal() === token.reveal()) {
+      // Like TokenSource.invalidate: a read in flight may have begun before the file changed.
+      this.#cached = undefined;
+      this.#pending = undefined;
+      this.#generation += 1;
+    }
     return true;
   }
 
   close(): void {}
 
   private async read(): Promise<Secret> {
+    const generation = this.#generation;
     const token = await readSecretFile('Vault token', this.path);
-    this.#cached = { token, until: performance.now() + TOKEN_FILE_REREAD_MS };
+    if (generation === this.#generation) {
+      this.#cached = { token, until: performance.now() + TOKEN_FILE_REREAD_MS };
+    }
     return token;
   }
 

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KmsAccessDeniedError, KmsConfigurationError } from '../../lib/index.js';
+import { TOKEN_FILE_REREAD_MS, TokenFileSource } from '../../lib/auth/token-file-source.js';
 import { startTransitDevServer, type TransitDevServer } from '../../lib/testing/index.js';
 import { expectNoSecrets } from '../support/secrets.js';
 import { TRANSPORTS } from '../support/transports.js';
@@ -46,6 +47,28 @@ describe.each(TRANSPORTS)('tokenFile auth (transport: %s)', (transport) => {
     replaceByRename(sink, vault.createToken());
     vault.revokeToken(first);
     await subject.roundTrip(); // no wait: the 403 made it read the new token
+  });
+});
+
+describe('tokenFile auth: a refusal', () => {
+  it('drops a read in flight: the next caller reads the file anew', async () => {
+    const sink = dir.file('sink');
+    replaceByRename(sink, 'hvs.file-token-one');
+    const source = new TokenFileSource(sink);
+    const first = await source.current();
+    await sleep(TOKEN_FILE_REREAD_MS + 50); // the cached token is due for a read again
+    const inFlight = source.current();
+    const denied = new KmsAccessDeniedError('refused', {
+      status: 403,
+      vaultErrors: ['invalid token'],
+    });
+    expect(source.refused(first, denied)).toBe(true);
+    replaceByRename(sink, 'hvs.file-token-two');
+    const after = source.current();
+    expect(after).not.toBe(inFlight);
+    expect((await after).reveal()).toBe('hvs.file-token-two');
+    await inFlight; // settles, its token is not cached
+    expect((await source.current()).reveal()).toBe('hvs.file-token-two');
   });
 });
 
