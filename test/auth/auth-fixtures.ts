@@ -60,3 +60,12 @@ export const sleep = (ms: number): Promise<void> =>
 export function statuses(vault: TransitDevServer, path: string): number[] {
   return vault.requests.filter((r) => r.path === path).map((r) => r.status);
 }
+
+/** Polls every 50 ms until `done()` holds; fails after a generous deadline (a loaded machine). */
+export async function eventually(done: () => boolean, deadlineMs = 10_000): Promise<void> {
+  const ends = performance.now() + deadlineMs;
+  while (!done()) {
+    if (performance.now() > ends) throw new Error(`condition not met within ${deadlineMs} ms`);
+    await sleep(50);
+  }
+}

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Signal } from '../../lib/index.js';
 import { startTransitDevServer, type TransitDevServer } from '../../lib/testing/index.js';
 import { expectNoSecrets } from '../support/secrets.js';
-import { harness, type AuthHarness } from './auth-fixtures.js';
+import { eventually, harness, statuses, type AuthHarness } from './auth-fixtures.js';
 
 let vault: TransitDevServer;
 let subject: AuthHarness | undefined;
@@ -46,7 +46,8 @@ describe('auth secrets', () => {
     await subject.roundTrip();
     vault.revokeToken(vault.logins[0]!.token); // a 403 invalid token, then a re-login
     await subject.roundTrip();
-    await new Promise((resolve) => setTimeout(resolve, 1_000)); // a renewal
+    // A renewal (due ~0.67 s after the re-login) really happened.
+    await eventually(() => statuses(vault, '/v1/auth/token/renew-self').includes(200));
     const wrong = harness(vault, {
       auth: { method: 'approle', roleId, secretId: 'wrong-secret-id-9a8b7c6d' },
     });

@@ -156,16 +156,18 @@ describe('dev server: renew-self with a max TTL (vault-transit-api §8.3)', () =
     const first = await send('POST', 'auth/token/renew-self', {}, headers);
     expect(auth(first)['lease_duration']).toBe(2);
     expect(first.body['warnings']).toBeNull();
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    // ~1.9 s left of the max TTL, less on a loaded machine: whole seconds left, 1 or 0.
     const capped = await send('POST', 'auth/token/renew-self', {}, headers);
-    expect(auth(capped)['lease_duration']).toBe(1);
+    const left = auth(capped)['lease_duration'];
+    expect([0, 1]).toContain(left);
     expect(capped.body['warnings']).toEqual([
-      'TTL of "2s" exceeded the effective max_ttl of "1s"; TTL value is capped accordingly',
+      `TTL of "2s" exceeded the effective max_ttl of "${String(left)}s"; TTL value is capped accordingly`,
     ]);
     const lookup = await send('GET', 'auth/token/lookup-self', undefined, headers);
     expect((lookup.body['data'] as Record<string, unknown>)['explicit_max_ttl']).toBe(3);
-    // The max TTL ends it, whatever the renewals.
-    await new Promise((resolve) => setTimeout(resolve, 1_700));
+    // The max TTL (3 s) ends it, whatever the renewals.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
     const gone = await send('GET', 'auth/token/lookup-self', undefined, headers);
     expect(gone.status).toBe(403);
   });

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KmsUnavailableError, type KmsModuleOptions } from '../../lib/index.js';
 import { startTransitDevServer, type TransitDevServer } from '../../lib/testing/index.js';
-import { harness, sleep, tempDir, type AuthHarness } from '../auth/auth-fixtures.js';
+import { eventually, harness, tempDir, type AuthHarness } from '../auth/auth-fixtures.js';
 import { startScriptedServer, type ScriptedServer } from '../support/scripted-server.js';
 import { expectNoSecrets } from '../support/secrets.js';
 import { TRANSPORTS } from '../support/transports.js';
@@ -29,15 +29,6 @@ afterEach(async () => {
 
 const answered = (server: TransitDevServer, path: string): string[] =>
   server.requests.filter((r) => r.path === path).map((r) => `${r.method} ${r.path} ${r.status}`);
-
-/** Polls until `done()` holds, failing after a generous deadline. */
-async function eventually(done: () => boolean, deadlineMs = 8_000): Promise<void> {
-  const ends = performance.now() + deadlineMs;
-  while (!done()) {
-    if (performance.now() > ends) throw new Error('condition not met before the deadline');
-    await sleep(50);
-  }
-}
 
 describe.each(TRANSPORTS)('auth through a standby (transport: %s)', (transport) => {
   it('an approle login follows the standby to the active node', async () => {
