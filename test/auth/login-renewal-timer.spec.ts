@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AppRoleLogin } from '../../lib/auth/approle-login.js';
 import { LoginTokenSource } from '../../lib/auth/login-token-source.js';
 import { VaultAuthHttp, type IssuedToken } from '../../lib/auth/vault-auth-http.js';
@@ -42,6 +42,47 @@ describe('login token renewal timer', () => {
       expect(warnings.filter((w) => w.name === 'TimeoutOverflowWarning')).toEqual([]);
     } finally {
       process.off('warning', onWarning);
+    }
+  });
+});
+
+/** Lets real I/O (the dev server, sockets) progress while timers are faked. */
+async function settle(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 2_000 && !done(); i += 1) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+describe('login token renewal timer past the timer range', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('waits in steps of 2^31-1 ms and renews at 2/3 of a 40-day TTL, not before', async () => {
+    const { roleId, secretId } = vault.addAppRole({
+      roleName: 'long',
+      tokenTtlSeconds: 40 * DAY_SECONDS,
+      tokenMaxTtlSeconds: 60 * DAY_SECONDS,
+    });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const source = new LoginTokenSource(
+      new AppRoleLogin(roleId, new Secret(secretId), 'approle'),
+      new VaultAuthHttp({ vaultAddr: vault.address, namespace: undefined, timeoutMs: 5_000 }),
+    );
+    try {
+      await source.current({ exchange: httpExchange });
+      const dueMs = (40 * DAY_SECONDS * 1_000 * 2) / 3;
+      await vi.advanceTimersByTimeAsync(2 ** 31 - 1); // the first step: re-planned, not due
+      await vi.advanceTimersByTimeAsync(dueMs - 2 ** 31 - 60_000); // a minute before it is due
+      await settle(() => false);
+      expect(statuses(vault, RENEW)).toEqual([]);
+      // Just past due (not further: the renewal's own 5 s time limit runs on the fake clock).
+      await vi.advanceTimersByTimeAsync(60_000 + 10);
+      await settle(() => statuses(vault, RENEW).length > 0);
+      expect(statuses(vault, RENEW)).toEqual([200]);
+      expect(vault.logins).toHaveLength(1);
+    } finally {
+      source.close();
     }
   });
 });
