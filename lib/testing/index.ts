@@ -5,6 +5,7 @@ export {
   type TransitDevServerRequest,
 } from './transit-dev-server.js';
 export type { DevServerTokenOptions } from './dev-server-tokens.js';
+export type { TransitDevServerTls, TransitDevServerTlsOptions } from './dev-server-tls.js';
 export type { TransitDevServerStandby } from './dev-server-standby.js';
 export type {
   DevServerAppRole,
@@ -13,7 +14,6 @@ export type {
   DevServerLogin,
   DevServerLoginTokenOptions,
 } from './dev-server-auth-methods.js';
-export type { TransitDevServerTls, TransitDevServerTlsOptions } from './dev-server-tls.js';
 export type {
   DevServerDelayFault,
   DevServerFault,
