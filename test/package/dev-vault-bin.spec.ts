@@ -1,10 +1,11 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileDevVaultCli } from '../support/compile-dev-vault-cli.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const manifest = JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as {
@@ -12,43 +13,14 @@ const manifest = JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as {
   files?: string[];
 };
 
-// The CLI compiled on its own into a temporary directory (it imports only node: builtins), so
-// that this file neither waits for nor races with the full build other package tests run.
+// The CLI compiled on its own (compileDevVaultCli): no waiting for, or racing with, the full build.
 let out: string;
 let cli: string;
 const children: ChildProcess[] = [];
 
 beforeAll(() => {
   out = mkdtempSync(join(tmpdir(), 'dev-vault-bin-'));
-  execFileSync(
-    process.execPath,
-    [
-      `${root}/node_modules/typescript/bin/tsc`,
-      '--ignoreConfig',
-      `${root}/lib/testing/dev-vault-cli.ts`,
-      '--outDir',
-      out,
-      '--rootDir',
-      `${root}/lib`,
-      '--target',
-      'ES2022',
-      '--lib',
-      'ES2023',
-      '--module',
-      'NodeNext',
-      '--moduleResolution',
-      'NodeNext',
-      '--strict',
-      '--skipLibCheck',
-      '--types',
-      'node',
-      '--typeRoots',
-      `${root}/node_modules/@types`,
-    ],
-    { cwd: root, stdio: 'pipe' },
-  );
-  writeFileSync(join(out, 'package.json'), '{"type":"module"}');
-  cli = join(out, 'testing/dev-vault-cli.js');
+  cli = compileDevVaultCli(out);
 }, 60_000);
 
 afterAll(() => {

@@ -1,10 +1,10 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileDevVaultCli } from '../support/compile-dev-vault-cli.js';
 import {
   KmsUnavailableError,
   RestSessionPool,
@@ -12,46 +12,16 @@ import {
   type KmsTlsOptions,
 } from '../../lib/index.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 let out: string;
 let cli: string;
 let files: string;
 const children: ChildProcess[] = [];
 
-// The CLI compiled on its own into a temporary directory, as test/package/dev-vault-bin.spec.ts
-// does, so that this file does not wait for the full build.
+// The CLI compiled on its own (compileDevVaultCli), so that this file does not wait for the build.
 beforeAll(() => {
   out = mkdtempSync(join(tmpdir(), 'dev-vault-tls-bin-'));
   files = mkdtempSync(join(tmpdir(), 'dev-vault-tls-files-'));
-  execFileSync(
-    process.execPath,
-    [
-      `${root}/node_modules/typescript/bin/tsc`,
-      '--ignoreConfig',
-      `${root}/lib/testing/dev-vault-cli.ts`,
-      '--outDir',
-      out,
-      '--rootDir',
-      `${root}/lib`,
-      '--target',
-      'ES2022',
-      '--lib',
-      'ES2023',
-      '--module',
-      'NodeNext',
-      '--moduleResolution',
-      'NodeNext',
-      '--strict',
-      '--skipLibCheck',
-      '--types',
-      'node',
-      '--typeRoots',
-      `${root}/node_modules/@types`,
-    ],
-    { cwd: root, stdio: 'pipe' },
-  );
-  writeFileSync(join(out, 'package.json'), '{"type":"module"}');
-  cli = join(out, 'testing', 'dev-vault-cli.js');
+  cli = compileDevVaultCli(out);
 }, 120_000);
 afterAll(() => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
