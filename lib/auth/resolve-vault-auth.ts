@@ -63,10 +63,15 @@ export function resolveVaultAuth(
   const options = auth as Record<string, unknown>;
   const method = options['method'];
   const keys = typeof method === 'string' && Object.hasOwn(KEYS, method) ? KEYS[method] : undefined;
-  const unknown = keys && Object.keys(options).find((key) => !keys.includes(key));
+  // A key set to undefined counts as absent (config objects shared by several methods).
+  const unknown =
+    keys && Object.keys(options).find((key) => !keys.includes(key) && options[key] !== undefined);
   if (keys && unknown !== undefined) {
     throw invalid(
-      `auth.${unknown}`,
+      // Any other key is the caller's text: quoted and cut, so it cannot forge a log line.
+      /^[A-Za-z_$][\w$]{0,39}$/.test(unknown)
+        ? `auth.${unknown}`
+        : `auth[${JSON.stringify(unknown.slice(0, 40))}]`,
       `is not an option of the ${String(method)} method (${keys.join(', ')})`,
     );
   }

@@ -99,6 +99,24 @@ describe('auth and vaultToken options', () => {
     expectNoSecrets(error, [SECRET]);
   });
 
+  it('takes a key set to undefined as absent (a config object shared by several methods)', () => {
+    const kms = new VaultTransitService({
+      vaultAddr: VAULT_ADDR,
+      auth: { method: 'approle', roleId: 'r', secretId: SECRET, role: undefined } as never,
+    });
+    expect(kms).toBeInstanceOf(VaultTransitService);
+  });
+
+  it('quotes and cuts an unknown key that is not a plain name (no forged log line)', () => {
+    const key = `x\nERROR forged line ${'y'.repeat(60)}`;
+    const error = configurationError({
+      auth: { method: 'approle', roleId: 'r', secretId: SECRET, [key]: 1 },
+    } as Record<string, unknown>);
+    expect(error.message).toContain(`auth[${JSON.stringify(key.slice(0, 40))}]`);
+    expect(error.message).not.toContain('\n');
+    expect(error.message).not.toContain('y'.repeat(30));
+  });
+
   it('builds a login method without any I/O and never prints its credentials', () => {
     // Port 1 on loopback: any request would fail; none is made until the first call.
     const kms = new VaultTransitService({

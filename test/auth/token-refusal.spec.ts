@@ -38,6 +38,31 @@ describe.each(TRANSPORTS)('a refused login token (transport: %s)', (transport) =
     expect(vault.logins).toHaveLength(2);
   });
 
+  it('setup() keeps its token when lookup-self answers a bare permission denied (a missing capability on Vault ≤ 1.16)', async () => {
+    const { roleId, secretId } = vault.addAppRole({ roleName: 'r' });
+    subject = harness(vault, {
+      transport,
+      retry: false,
+      auth: { method: 'approle', roleId, secretId },
+    });
+    const { kms, pool } = subject;
+    await pool.session((s) => kms.setup(s));
+    vault.injectFault({
+      kind: 'status',
+      status: 403,
+      errors: ['permission denied'],
+      times: 3,
+      match: { method: 'GET', path: '/v1/auth/token/lookup-self' },
+    });
+    for (let i = 0; i < 3; i += 1) {
+      await expect(pool.session((s) => kms.setup(s))).rejects.toBeInstanceOf(KmsAccessDeniedError);
+      await new Promise((done) => setTimeout(done, 1_100)); // past the forced-login spacing
+    }
+    expect(vault.logins).toHaveLength(1);
+    await pool.session((s) => kms.setup(s));
+    expect(vault.logins).toHaveLength(1);
+  });
+
   it('a token refused on every call forces a login at most once a second', async () => {
     const { roleId, secretId } = vault.addAppRole({ roleName: 'r' });
     subject = harness(vault, {

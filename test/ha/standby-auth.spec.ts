@@ -82,8 +82,9 @@ describe('renewal through a standby', () => {
     await subject.roundTrip();
     // Due at ~1.33 s; polled with a generous deadline.
     await eventually(() => answered(active, RENEW).length >= 1);
-    expect(answered(standby, RENEW)).toEqual([`POST ${RENEW} 307`]);
-    expect(answered(active, RENEW)).toEqual([`POST ${RENEW} 200`]);
+    // The first renewal went through the standby; a later one may follow on a slow machine.
+    expect(answered(standby, RENEW)[0]).toBe(`POST ${RENEW} 307`);
+    expect(answered(active, RENEW)[0]).toBe(`POST ${RENEW} 200`);
     expect(active.logins).toHaveLength(1);
   }, 15_000);
 });

@@ -263,10 +263,13 @@ describe('VaultTransitService.signals', () => {
   });
 
   it('a listener leaving during a call: the scope is disabled when the call ends', async () => {
+    const run = vi.spyOn(AsyncLocalStorage.prototype, 'run');
     const disable = vi.spyOn(AsyncLocalStorage.prototype, 'disable');
     const kms = service();
     const disconnect = kms.signals.attemptStarted.connect(() => disconnect());
     await rest.session((s) => kms.rotateKek(s, 'acme'));
-    expect(disable).toHaveBeenCalled();
+    const scopes = run.mock.contexts.filter((_, i) => isOperationScope(run.mock.calls[i]?.[0]));
+    expect(scopes).toHaveLength(1);
+    expect(disable.mock.contexts.filter((c) => c === scopes[0])).toHaveLength(1);
   });
 });

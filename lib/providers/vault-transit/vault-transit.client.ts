@@ -306,9 +306,14 @@ export class VaultTransitClient {
     return answer;
   }
 
-  /** Tells a dynamic token source that Vault refused its token (it may log in again). */
+  /**
+   * Tells a dynamic token source that Vault refused its token (it may log in again). Only an
+   * explicit `invalid token` counts here: a bare `permission denied` (Vault ≤ 1.16) is also what a
+   * policy without `read` on lookup-self gets, and would replace a good token at every setup().
+   */
   private reportRefusal(request: VaultRequest, answer: VaultExchange, token: Secret): void {
     if (answer.status !== 403 || !this.options.vaultToken.dynamic) return;
+    if (!answer.errors.some((error) => error.includes('invalid token'))) return;
     const failure = this.classify(request, answer);
     if (failure instanceof KmsAccessDeniedError) this.options.vaultToken.refused(token, failure);
   }
