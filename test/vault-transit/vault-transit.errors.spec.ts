@@ -269,8 +269,15 @@ describe.each(TRANSPORTS)(
           expectNoSecrets(error, [TOKEN, DEK]);
           expectNoSecrets(JSON.stringify(events), [TOKEN, DEK]);
         }
-        // The token went to the server in its header, and nowhere else.
-        expect(scripted.requests.every((r) => r.headers['x-vault-token'] === TOKEN)).toBe(true);
+        // The token went to the server in its header, and nowhere else: every Transit request
+        // carries it; sys/health (setup's first request, and its redirect hops) needs none.
+        const transit = scripted.requests.filter((r) => r.url.startsWith('/v1/transit/'));
+        expect(transit.length).toBeGreaterThan(0);
+        expect(transit.every((r) => r.headers['x-vault-token'] === TOKEN)).toBe(true);
+        const sent = scripted.requests.map((r) => r.headers['x-vault-token']);
+        expect(sent.every((token) => token === undefined || token === TOKEN)).toBe(true);
+        const health = scripted.requests.filter((r) => r.url.startsWith('/v1/sys/health'));
+        expect(health.every((r) => r.headers['x-vault-token'] === undefined)).toBe(true);
       });
     }
 
