@@ -5,7 +5,9 @@ import { KmsUnavailableError } from '../errors/kms-unavailable.error.js';
 import { messages } from '../errors/messages.js';
 import { followRedirects } from '../providers/vault-transit/vault-redirect.js';
 import { redact, Secret } from '../secret.js';
-import type { HttpExchange, HttpExchangeResponse } from '../session/http-exchange.js';
+import { textOf, type HttpExchange } from '../session/http-exchange.js';
+import { parseJson } from '../providers/vault-transit/vault-transit.client.js';
+import { transportError } from '../providers/vault-transit/vault-transport-error.js';
 import { authMessages } from './auth.messages.js';
 
 /** A token Vault issued or renewed, and its lease as Vault stated it. */
@@ -90,26 +92,30 @@ export class VaultAuthHttp {
     if (this.target.namespace !== undefined) headers['X-Vault-Namespace'] = this.target.namespace;
     const { timeoutMs } = this.target;
     const json = JSON.stringify(body);
-    let response: HttpExchangeResponse;
+    let text: string;
+    let status: number;
     try {
       // A standby's 307/308 to the active node is followed like a Transit call's: same limits,
       // same body and headers, the hops within the one time limit.
-      response = await followRedirects(
+      const response = await followRedirects(
         operation,
         `${this.target.vaultAddr}/v1/${path}`,
         timeoutMs,
         performance.now(),
         (url, leftMs) => exchange({ method: 'POST', url, headers, body: json, timeoutMs: leftMs }),
       );
+      // Read like a Transit answer: BOM dropped, an unrequested compression refused.
+      text = textOf(response);
+      status = response.status;
     } catch (error) {
       if (error instanceof KmsError) throw error; // a redirect refused
       throw transportError(operation, error, timeoutMs);
     }
-    const parsed = parseJson(response.body.toString('utf8'));
+    const parsed = parseJson(text);
     const errors = parsed?.['errors'];
     const hidden = token ? [token.reveal(), ...secrets] : secrets;
     return {
-      status: response.status,
+      status,
       body: parsed,
       errors: Array.isArray(errors)
         ? errors.filter((e): e is string => typeof e === 'string').map((e) => redact(e, hidden))
@@ -153,35 +159,4 @@ function loginError(method: string, mount: string, answer: AuthAnswer): KmsError
     return new KmsUnavailableError(messages.unavailable(operation, text), 'server-error', options);
   }
   return new KmsConfigurationError(authMessages.loginMisconfigured(method, mount, text), options);
-}
-
-const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ECONNABORTED']);
-
-/** No answer: only the error code is kept (the exchange's error never holds headers anyway). */
-function transportError(operation: string, error: unknown, timeoutMs: number): KmsUnavailableError {
-  const raw = (error as { code?: unknown } | null)?.code;
-  const code = typeof raw === 'string' ? raw : 'UNKNOWN';
-  const cause = Object.assign(new Error(`HTTP transport error ${code}`), { code });
-  if (TIMEOUT_CODES.has(code)) {
-    return new KmsUnavailableError(messages.timeout(operation, timeoutMs), 'timeout', { cause });
-  }
-  return new KmsUnavailableError(
-    messages.unavailable(operation, `no answer (${code})`),
-    'network',
-    {
-      cause,
-    },
-  );
-}
-
-function parseJson(text: string): Record<string, unknown> | undefined {
-  if (text === '') return undefined;
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }
