@@ -1,12 +1,11 @@
 import { inspect } from 'node:util';
 import { ownedCopy } from '../../bytes.js';
+import { ciphertextVersion } from './ciphertext-version.js';
 
 const MAX_ENTRIES = 1_000_000;
 /** One hour: a longer window keeps plaintext DEKs in memory for too long to be worth it. */
 const MAX_AGE_MS = 3_600_000;
 const MAX_USES = 1_000_000_000;
-/** The version of a Transit ciphertext (`vault:v<N>:…`). */
-const CIPHERTEXT_VERSION = /^vault:v([1-9]\d{0,9}):/;
 
 /** Settings of the opt-in cache of decrypted DEKs. */
 export interface DekCacheOptions {
@@ -189,7 +188,7 @@ export class DekCache {
       }
       const flight: Flight = {
         keyName,
-        version: versionOf(encryptedDek),
+        version: ciphertextVersion(encryptedDek),
         waiters: [waiter],
         cacheable: true,
       };
@@ -368,11 +367,6 @@ export class DekCache {
 /** Unambiguous whatever the strings hold: the key name's length prefixes it. */
 function entryId(keyName: string, encryptedDek: string): string {
   return `${keyName.length}:${keyName}:${encryptedDek}`;
-}
-
-function versionOf(encryptedDek: string): number | undefined {
-  const match = CIPHERTEXT_VERSION.exec(encryptedDek);
-  return match ? Number(match[1]) : undefined;
 }
 
 function checkInteger(option: string, value: unknown, min: number, max: number, unit = ''): void {

@@ -5,6 +5,7 @@ import {
   type KmsUnavailableReason,
 } from '../../errors/kms-unavailable.error.js';
 import { Signal } from '../../session/signal.js';
+import { CIPHERTEXT_VERSION_PREFIX_BYTES, ciphertextVersion } from './ciphertext-version.js';
 
 /**
  * A call of a {@link VaultTransitService} method began. Events carry no token, DEK, ciphertext,
@@ -252,9 +253,6 @@ export async function runObserved<T>(
 
 const BATCH_OPERATIONS: ReadonlySet<string> = new Set(['encryptDeks', 'decryptDeks', 'rewrapDeks']);
 
-/** `vault:v<N>:` at the start of a wrapped DEK: only the prefix (at most 18 bytes) is read. */
-const VERSION_PREFIX = /^vault:v([1-9]\d{0,9}):/;
-
 function keyVersionOf(operation: string, input: unknown, result: unknown): number | undefined {
   switch (operation) {
     case 'rotateKek':
@@ -271,11 +269,13 @@ function keyVersionOf(operation: string, input: unknown, result: unknown): numbe
   }
 }
 
+/** The version a wrapped DEK names: only its prefix is read. */
 function prefixVersion(wrapped: unknown): number | undefined {
   if (!(wrapped instanceof Uint8Array)) return undefined;
-  const head = Buffer.from(wrapped.buffer, wrapped.byteOffset, Math.min(wrapped.length, 18));
-  const match = VERSION_PREFIX.exec(head.toString('latin1'));
-  return match ? Number(match[1]) : undefined;
+  const length = Math.min(wrapped.length, CIPHERTEXT_VERSION_PREFIX_BYTES);
+  return ciphertextVersion(
+    Buffer.from(wrapped.buffer, wrapped.byteOffset, length).toString('latin1'),
+  );
 }
 
 /** A failure as a code that carries no user data. */
